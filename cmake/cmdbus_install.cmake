@@ -1,0 +1,39 @@
+# Install rules and the CMake package, so that consumers can write
+#   find_package(cmdbus REQUIRED)
+#   target_link_libraries(app PRIVATE cmdbus::core)
+# Included from the root CMakeLists.txt when CMDBUS_INSTALL is ON (the default when cmdbus is the top-level project).
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+
+set(CMDBUS_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/cmdbus"
+    CACHE STRING "Where cmdbusConfig.cmake is installed, relative to the install prefix")
+
+install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/cmdbus"
+        DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
+        COMPONENT cmdbus_development
+        FILES_MATCHING PATTERN "*.hpp")
+
+# The include directory comes from cmdbus_core's own $<INSTALL_INTERFACE:...>; cmdbus_project_options is linked
+# through $<BUILD_INTERFACE:...> and is therefore not part of the export.
+install(TARGETS cmdbus_core
+        EXPORT cmdbusTargets
+        ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT cmdbus_development
+        LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT cmdbus_runtime
+                NAMELINK_COMPONENT cmdbus_development
+        RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT cmdbus_runtime)
+
+install(EXPORT cmdbusTargets
+        NAMESPACE cmdbus::
+        FILE cmdbusTargets.cmake
+        DESTINATION "${CMDBUS_INSTALL_CMAKEDIR}"
+        COMPONENT cmdbus_development)
+
+configure_package_config_file("${CMAKE_CURRENT_LIST_DIR}/cmdbusConfig.cmake.in"
+                              "${PROJECT_BINARY_DIR}/cmdbusConfig.cmake"
+                              INSTALL_DESTINATION "${CMDBUS_INSTALL_CMAKEDIR}")
+write_basic_package_version_file("${PROJECT_BINARY_DIR}/cmdbusConfigVersion.cmake"
+                                 VERSION "${PROJECT_VERSION}"
+                                 COMPATIBILITY SameMajorVersion)
+install(FILES "${PROJECT_BINARY_DIR}/cmdbusConfig.cmake" "${PROJECT_BINARY_DIR}/cmdbusConfigVersion.cmake"
+        DESTINATION "${CMDBUS_INSTALL_CMAKEDIR}"
+        COMPONENT cmdbus_development)

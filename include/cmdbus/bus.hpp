@@ -1,0 +1,254 @@
+// cmdbus/bus.hpp — one dispatch API whatever the route: execute, send, post (and query for reads).
+//
+//   cmdbus::bus bus{std::move(builder)};
+//   long id = bus.execute(OpenAccount{"alice"});                   // runs, returns the result or throws
+//   auto r = bus.try_execute(Withdraw{id, 500});                   // tl::expected<void, cmdbus::error>
+//   cmdbus::handle<long> h = bus.send(Deposit{id, 100});           // outcome handle: wait, get, then, co_await
+//   cmdbus::command_id cid = bus.post(Deposit{id, 100});           // fire and forget: the id once accepted
+//   long balance = bus.query(GetBalance{id});
+//
+// Which route a command takes comes from configuration; the call sites stay the same. Today every route is `sync`:
+// the handler runs on the caller's thread, inside the caller's call, and the bus holds no lock while it does.
+//
+// Contains: `bus`, `route_entry`.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include <tl/expected.hpp>
+
+#include "cmdbus/builder.hpp"
+#include "cmdbus/context.hpp"
+#include "cmdbus/detail/type_index.hpp"
+#include "cmdbus/error.hpp"
+#include "cmdbus/handle.hpp"
+#include "cmdbus/message.hpp"
+#include "cmdbus/message_info.hpp"
+
+namespace cmdbus {
+
+namespace detail {
+/// Everything the hot path needs about one message type, in one place.
+struct slot {
+  invoke_fn invoke = nullptr;  ///< null: no handler in this process
+  void* handler = nullptr;
+  middleware* const* chain = nullptr;
+  std::uint32_t chain_size = 0;
+  const message_info* info = nullptr;
+};
+
+/// Makes `ctx` the current context of this thread for its lifetime: what it dispatches becomes its child.
+class context_scope {
+ public:
+  explicit context_scope(context& ctx) noexcept : previous_(current_context) { current_context = &ctx; }
+  context_scope(const context_scope&) = delete;
+  context_scope& operator=(const context_scope&) = delete;
+  ~context_scope() { current_context = previous_; }
+
+ private:
+  context* previous_;
+};
+}  // namespace detail
+
+/// Where a command type runs, and what decided it.
+struct route_entry {
+  std::string command;  ///< wire name
+  std::string route;    ///< route name ("sync", ...)
+  std::string kind;     ///< route kind ("sync", ...)
+  std::string origin;   ///< "cmdbus.toml:12", "code (main.cpp:40)", or "default"
+};
+
+class bus {
+ public:
+  /// Checks the registrations against the route configuration and starts; throws config_error (every problem, each
+  /// with file:line) or registration_error.
+  explicit bus(bus_builder builder);
+  bus(const bus&) = delete;
+  bus& operator=(const bus&) = delete;
+  ~bus();
+
+  // ---- execute: run and wait for the result ------------------------------------------------------------------
+  template <cmdbus::command C>
+  result_t<C> execute(const C& cmd) {
+    return run<C>(cmd, nullptr);
+  }
+  template <cmdbus::command C>
+  result_t<C> execute(const C& cmd, const dispatch_options& options) {
+    return run<C>(cmd, &options);
+  }
+  template <cmdbus::command C>
+  [[nodiscard]] tl::expected<result_t<C>, error> try_execute(const C& cmd) {
+    return try_run<C>(cmd, nullptr).first;
+  }
+  template <cmdbus::command C>
+  [[nodiscard]] tl::expected<result_t<C>, error> try_execute(const C& cmd, const dispatch_options& options) {
+    return try_run<C>(cmd, &options).first;
+  }
+
+  // ---- send: a handle to the outcome -------------------------------------------------------------------------
+  template <cmdbus::command C>
+  [[nodiscard]] handle<result_t<C>> send(const C& cmd) {
+    auto [result, id] = try_run<C>(cmd, nullptr);
+    return handle<result_t<C>>::completed(id, std::move(result));
+  }
+  template <cmdbus::command C>
+  [[nodiscard]] handle<result_t<C>> send(const C& cmd, const dispatch_options& options) {
+    auto [result, id] = try_run<C>(cmd, &options);
+    return handle<result_t<C>>::completed(id, std::move(result));
+  }
+
+  // ---- post: fire and forget; the id once accepted (on the sync route: once it has run) -----------------------
+  template <cmdbus::command C>
+  command_id post(const C& cmd) {
+    return post_impl<C>(cmd, nullptr);
+  }
+  template <cmdbus::command C>
+  command_id post(const C& cmd, const dispatch_options& options) {
+    return post_impl<C>(cmd, &options);
+  }
+  template <cmdbus::command C>
+  [[nodiscard]] tl::expected<command_id, error> try_post(const C& cmd) {
+    return try_post_impl<C>(cmd, nullptr);
+  }
+  template <cmdbus::command C>
+  [[nodiscard]] tl::expected<command_id, error> try_post(const C& cmd, const dispatch_options& options) {
+    return try_post_impl<C>(cmd, &options);
+  }
+
+  // ---- queries: always on the caller's thread ----------------------------------------------------------------
+  template <cmdbus::query Q>
+  result_t<Q> query(const Q& q) {
+    return run<Q>(q, nullptr);
+  }
+  template <cmdbus::query Q>
+  result_t<Q> query(const Q& q, const dispatch_options& options) {
+    return run<Q>(q, &options);
+  }
+  template <cmdbus::query Q>
+  [[nodiscard]] tl::expected<result_t<Q>, error> try_query(const Q& q) {
+    return try_run<Q>(q, nullptr).first;
+  }
+  template <cmdbus::query Q>
+  [[nodiscard]] tl::expected<result_t<Q>, error> try_query(const Q& q, const dispatch_options& options) {
+    return try_run<Q>(q, &options).first;
+  }
+
+  // ---- introspection ------------------------------------------------------------------------------------------
+  /// The route of every registered command, in registration order.
+  [[nodiscard]] const std::vector<route_entry>& routes() const noexcept;
+  /// Every registered command, query and event type.
+  [[nodiscard]] std::span<const message_info* const> messages() const noexcept;
+  /// The context of the handler running on this thread, if any.
+  [[nodiscard]] static const context* current() noexcept { return detail::current_context; }
+
+ private:
+  friend class next_step;
+  struct state;
+
+  template <class M>
+  const detail::slot& slot_of() const {
+    const auto i = detail::type_index<M>();
+    if (i < slot_count_ && slots_[i].invoke != nullptr) [[likely]] {
+      return slots_[i];
+    }
+    throw_unknown(wire_name_v<M>, detail::type_name<M>());
+  }
+
+  template <class C>
+  command_id post_impl(const C& cmd, const dispatch_options* options) {
+    const detail::slot& s = slot_of<C>();
+    context ctx(*this, *s.info, detail::current_context, options);
+    run_in<C>(s, cmd, ctx);
+    return ctx.id();
+  }
+  template <class C>
+  tl::expected<command_id, error> try_post_impl(const C& cmd, const dispatch_options* options) {
+    auto [result, id] = try_run<C>(cmd, options);
+    if (!result) {
+      return tl::unexpected(std::move(result.error()));
+    }
+    return id;
+  }
+
+  template <class M>
+  result_t<M> run(const M& m, const dispatch_options* options) {
+    const detail::slot& s = slot_of<M>();
+    context ctx(*this, *s.info, detail::current_context, options);
+    return run_in<M>(s, m, ctx);
+  }
+
+  template <class M>
+  result_t<M> run_in(const detail::slot& s, const M& m, context& ctx) {
+    detail::context_scope scope(ctx);
+    if constexpr (std::is_void_v<result_t<M>>) {
+      dispatch(s, &m, nullptr, ctx);
+    } else {
+      std::optional<result_t<M>> out;
+      dispatch(s, &m, &out, ctx);
+      if (!out) [[unlikely]] {
+        throw_no_result(ctx);
+      }
+      return std::move(*out);
+    }
+  }
+
+  /// The result (or the error, with the command's id) and the command id.
+  template <class M>
+  std::pair<tl::expected<result_t<M>, error>, command_id> try_run(const M& m, const dispatch_options* options) {
+    using R = result_t<M>;
+    const auto i = detail::type_index<M>();
+    if (i >= slot_count_ || slots_[i].invoke == nullptr) [[unlikely]] {
+      return {tl::unexpected(unknown_error(wire_name_v<M>, detail::type_name<M>())), command_id{}};
+    }
+    const detail::slot& s = slots_[i];
+    context ctx(*this, *s.info, detail::current_context, options);
+    try {
+      if constexpr (std::is_void_v<R>) {
+        run_in<M>(s, m, ctx);
+        return {tl::expected<void, error>{}, ctx.id()};
+      } else {
+        return {tl::expected<R, error>{run_in<M>(s, m, ctx)}, ctx.id()};
+      }
+    } catch (...) {
+      return {tl::unexpected(error(std::current_exception(), s.info->wire_name, ctx.id(), ctx.attempt())), ctx.id()};
+    }
+  }
+
+  void dispatch(const detail::slot& s, const void* payload, void* result, context& ctx) {
+    if (s.chain_size == 0) [[likely]] {
+      if (ctx.deadline_ != context::no_deadline) [[unlikely]] {
+        check_deadline(ctx);
+      }
+      s.invoke(s.handler, payload, result, ctx);
+      if (!ctx.events_.empty()) [[unlikely]] {
+        publish(ctx);
+      }
+    } else {
+      run_chain(s, payload, result, ctx);
+    }
+  }
+
+  void run_chain(const detail::slot& s, const void* payload, void* result, context& ctx);
+  /// The end of every chain: the handler, then the subscribers of the events it emitted.
+  void run_handler(const detail::slot& s, const void* payload, void* result, context& ctx);
+  void publish(context& ctx);
+  [[noreturn]] void throw_unknown(std::string_view wire_name, std::string_view type_name) const;
+  [[noreturn]] static void throw_no_result(const context& ctx);
+  static void check_deadline(const context& ctx);
+  [[nodiscard]] static error unknown_error(std::string_view wire_name, std::string_view type_name);
+
+  // Hot data first: the handler table, indexed by detail::type_index.
+  const detail::slot* slots_ = nullptr;
+  std::uint32_t slot_count_ = 0;
+  std::unique_ptr<state> state_;
+};
+
+}  // namespace cmdbus

@@ -1,0 +1,159 @@
+// cmdbus/context.hpp — what a handler sees besides its command: ids, trace, deadline, headers, and emit().
+//
+//   bus_builder.handle<Transfer>([](const Transfer& t, cmdbus::context& ctx) {
+//     spdlog::info("transfer {} in correlation {}", ctx.id().to_string(), ctx.correlation_id().to_string());
+//     ctx.emit(Transferred{t.from, t.to, t.amount});          // delivered to subscribers after the handler succeeds
+//     ctx.bus().execute(Notify{t.to});                         // a child: same correlation id, causation = ctx.id()
+//   });
+//
+// Ids are made on first use, so a handler that never looks at them pays nothing for them. A command dispatched while
+// another command's handler runs on the same thread becomes that command's child automatically.
+//
+// Contains: `header`, `dispatch_options`, `context`.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "cmdbus/detail/type_index.hpp"
+#include "cmdbus/id.hpp"
+#include "cmdbus/message.hpp"
+#include "cmdbus/message_info.hpp"
+
+namespace cmdbus {
+
+class bus;
+class context;
+
+using clock = std::chrono::system_clock;
+
+struct header {
+  std::string name;
+  std::string value;
+};
+
+/// Per-call metadata a caller may pass (an HTTP layer passing on its request's trace and correlation, a deadline).
+/// Anything left empty is inherited from the enclosing command, or made new.
+struct dispatch_options {
+  std::optional<clock::time_point> deadline;
+  command_id correlation_id{};  ///< nil: inherit from the parent command, or use this command's own id
+  command_id causation_id{};    ///< nil: the parent command's id, if any
+  std::string traceparent;      ///< a W3C traceparent to continue; empty: inherit, or start a new trace
+  std::vector<header> headers;
+
+  [[nodiscard]] static dispatch_options within(clock::duration timeout) {
+    dispatch_options o;
+    o.deadline = clock::now() + timeout;
+    return o;
+  }
+};
+
+namespace detail {
+/// The context whose handler is running on this thread, if any: the parent of whatever it dispatches.
+inline constinit thread_local context* current_context = nullptr;
+
+/// An emitted event waiting for the handler to succeed.
+struct pending_event {
+  std::uint32_t index;
+  std::unique_ptr<void, void (*)(void*)> payload;
+};
+}  // namespace detail
+
+class context {
+ public:
+  context(cmdbus::bus& owner, const message_info& info, context* parent, const dispatch_options* options) noexcept
+      : bus_(&owner), info_(&info), parent_(parent), options_(options) {
+    const auto own =
+        options != nullptr && options->deadline ? options->deadline->time_since_epoch().count() : no_deadline;
+    const auto inherited = parent != nullptr ? parent->deadline_ : no_deadline;
+    deadline_ = own < inherited ? own : inherited;  // a child never outlives its parent's deadline
+  }
+  context(const context&) = delete;
+  context& operator=(const context&) = delete;
+  ~context() = default;
+
+  /// This command's id (UUIDv7), made on first use.
+  [[nodiscard]] const command_id& id() const noexcept {
+    if ((have_ & have_id) == 0) [[unlikely]] {
+      make_id();
+    }
+    return id_;
+  }
+  /// Shared by every command a root command caused; the root's own id unless the caller passed one in.
+  [[nodiscard]] command_id correlation_id() const noexcept;
+  /// The id of the command whose handler dispatched this one; nil for a root command.
+  [[nodiscard]] command_id causation_id() const noexcept;
+  /// The W3C trace id: inherited from the parent or the caller's traceparent, else new.
+  [[nodiscard]] const trace_id& trace() const noexcept;
+  /// This command's own span id (new for every command).
+  [[nodiscard]] const span_id& span() const noexcept;
+  /// The span this one continues: the parent command's span, or the caller's; invalid for a new trace.
+  [[nodiscard]] span_id parent_span() const noexcept;
+  /// "00-<trace>-<span>-01": what to pass on to a downstream service.
+  [[nodiscard]] std::string traceparent() const;
+
+  [[nodiscard]] std::optional<clock::time_point> deadline() const noexcept {
+    if (deadline_ == no_deadline) {
+      return std::nullopt;
+    }
+    return clock::time_point{clock::duration{deadline_}};
+  }
+  [[nodiscard]] bool expired() const noexcept {
+    return deadline_ != no_deadline && clock::now().time_since_epoch().count() >= deadline_;
+  }
+  /// 1 for the first try; retries (which come with later routes and stores) count up.
+  [[nodiscard]] std::uint32_t attempt() const noexcept { return attempt_; }
+
+  /// The header's value (headers set by middleware shadow the caller's), or nullopt.
+  [[nodiscard]] std::optional<std::string_view> header(std::string_view name) const noexcept;
+  /// Adds or replaces a header on this command (middleware enriching the context).
+  void set_header(std::string name, std::string value);
+  /// All headers: the caller's, then those set on this context (later ones win in header()).
+  [[nodiscard]] std::vector<cmdbus::header> headers() const;
+
+  [[nodiscard]] const message_info& message() const noexcept { return *info_; }
+  [[nodiscard]] std::string_view command_name() const noexcept { return info_->wire_name; }
+  [[nodiscard]] const context* parent() const noexcept { return parent_; }
+  [[nodiscard]] cmdbus::bus& bus() const noexcept { return *bus_; }
+
+  /// Queues an event; subscribers get it, in registration order, after this command's handler succeeds. Dropped if
+  /// the handler fails.
+  template <event E>
+  void emit(E&& e) {
+    using T = std::remove_cvref_t<E>;
+    events_.push_back(detail::pending_event{detail::type_index<T>(),
+                                            {new T(std::forward<E>(e)), [](void* p) { delete static_cast<T*>(p); }}});
+  }
+
+ private:
+  friend class cmdbus::bus;
+  static constexpr clock::rep no_deadline = clock::duration::max().count();
+  static constexpr unsigned char have_id = 1;
+  static constexpr unsigned char have_trace = 2;
+  static constexpr unsigned char have_span = 4;
+
+  void make_id() const noexcept;
+  [[nodiscard]] const dispatch_options* options() const noexcept { return options_; }
+
+  cmdbus::bus* bus_;
+  const message_info* info_;
+  context* parent_;
+  const dispatch_options* options_;
+  clock::rep deadline_ = no_deadline;
+  std::uint32_t attempt_ = 1;
+  mutable unsigned char have_ = 0;
+  mutable command_id id_;
+  mutable trace_id trace_;
+  mutable span_id span_;
+  std::vector<cmdbus::header> own_headers_;
+  std::vector<detail::pending_event> events_;
+};
+
+}  // namespace cmdbus

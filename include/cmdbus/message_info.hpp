@@ -1,0 +1,59 @@
+// cmdbus/message_info.hpp — what the bus knows about a registered command, query or event type at run time.
+//
+// Middleware receives it with every invocation (`call.message().wire_name`), and the bus exposes the catalog of all
+// registered types (`bus.messages()`), e.g. for an operator listing routes.
+//
+// Contains: `message_info`, `make_message_info<M>()`.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "cmdbus/detail/type_index.hpp"
+#include "cmdbus/message.hpp"
+
+namespace cmdbus {
+
+struct message_info {
+  std::string_view wire_name;
+  std::string_view type_name;  ///< the C++ type, for diagnostics
+  message_kind kind = message_kind::command;
+  std::uint32_t index = 0;         ///< the type's dense index (detail::type_index)
+  std::uint32_t result_index = 0;  ///< detail::type_index of the result type, for checked access by middleware
+  /// Runs M::validate() on a payload; null when M defines none. Returns the rejection message, if any.
+  std::optional<std::string> (*validate)(const void* payload) = nullptr;
+  /// M::partition_key(); null when M defines none.
+  std::string (*partition_key)(const void* payload) = nullptr;
+};
+
+template <class M>
+[[nodiscard]] message_info make_message_info() {
+  message_info info;
+  info.wire_name = wire_name_v<M>;
+  info.type_name = detail::type_name<M>();
+  info.kind = kind_v<M>;
+  info.index = detail::type_index<M>();
+  info.result_index = detail::type_index<result_t<M>>();
+  if constexpr (has_validate<M>) {
+    info.validate = [](const void* p) -> std::optional<std::string> {
+      const auto& m = *static_cast<const M*>(p);
+      if constexpr (std::is_void_v<decltype(m.validate())>) {
+        m.validate();
+        return std::nullopt;
+      } else {
+        return m.validate();
+      }
+    };
+  }
+  if constexpr (has_partition_key<M>) {
+    info.partition_key = [](const void* p) -> std::string {
+      return std::string{static_cast<const M*>(p)->partition_key()};
+    };
+  }
+  return info;
+}
+
+}  // namespace cmdbus

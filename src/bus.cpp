@@ -1,0 +1,204 @@
+// The bus: built once from a builder (routes checked, handler table and middleware chains laid out), then only read.
+#include "cmdbus/bus.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "builder_state.hpp"
+#include "cmdbus/validation.hpp"
+#include "route_resolver.hpp"
+
+namespace cmdbus {
+
+struct bus::state {
+  bus_builder::state registrations;
+  std::vector<message_info> infos;  // stable storage for the slots' info pointers (commands, queries, events)
+  std::vector<const message_info*> catalog;
+  std::vector<detail::slot> slots;
+  std::vector<std::vector<middleware*>> chains;                          // per slot index
+  std::vector<std::vector<bus_builder::state::subscriber>> subscribers;  // per event index
+  std::vector<std::shared_ptr<middleware>> owned_middleware;
+  std::vector<route_entry> routes;
+};
+
+namespace {
+
+bool has_validation(const std::vector<std::shared_ptr<middleware>>& list) {
+  return std::any_of(list.begin(), list.end(),
+                     [](const auto& m) { return dynamic_cast<validation_middleware*>(m.get()) != nullptr; });
+}
+
+}  // namespace
+
+bus::bus(bus_builder builder) : state_(std::make_unique<state>()) {
+  auto& st = *state_;
+  st.registrations = std::move(*builder.state_);
+  auto& regs = st.registrations;
+
+  auto resolved = detail::resolve_routes(regs);
+  if (!resolved.problems.empty()) {
+    std::string text = fmt::format("cmdbus: the bus cannot start ({} problem{}):", resolved.problems.size(),
+                                   resolved.problems.size() == 1 ? "" : "s");
+    for (const auto& p : resolved.problems) {
+      text += "\n  " + p;
+    }
+    throw config_error(text);
+  }
+  st.routes = std::move(resolved.entries);
+
+  // Lay out the tables. Infos are stored first, so the pointers into st.infos stay valid.
+  std::uint32_t max_index = 0;
+  for (const auto& m : regs.messages) {
+    st.infos.push_back(m.info);
+    max_index = std::max(max_index, m.info.index);
+  }
+  for (const auto& e : regs.events) {
+    st.infos.push_back(e.info);
+    max_index = std::max(max_index, e.info.index);
+  }
+  for (const auto& info : st.infos) {
+    st.catalog.push_back(&info);
+  }
+  const std::size_t size = st.infos.empty() ? 0 : max_index + 1;
+  st.slots.resize(size);
+  st.chains.resize(size);
+  st.subscribers.resize(size);
+
+  const bool global_validation = has_validation(regs.global);
+  auto implicit_validation = std::make_shared<validation_middleware>();
+  bool implicit_used = false;
+  for (std::size_t i = 0; i < regs.messages.size(); ++i) {
+    const auto& m = regs.messages[i];
+    auto& chain = st.chains[m.info.index];
+    for (const auto& g : regs.global) {
+      chain.push_back(g.get());
+    }
+    for (const auto& own : m.own_middleware) {
+      chain.push_back(own.get());
+      st.owned_middleware.push_back(own);
+    }
+    // A command that defines validate() is validated even when nobody added the middleware: innermost, so that
+    // logging and metrics see the rejection. Types without validate() pay nothing.
+    if (m.info.validate != nullptr && !global_validation && !has_validation(m.own_middleware)) {
+      chain.push_back(implicit_validation.get());
+      implicit_used = true;
+    }
+    auto& s = st.slots[m.info.index];
+    s.invoke = m.invoke;
+    s.handler = m.handler.get();
+    s.chain = chain.data();
+    s.chain_size = static_cast<std::uint32_t>(chain.size());
+    s.info = &st.infos[i];
+  }
+  if (implicit_used) {
+    st.owned_middleware.push_back(implicit_validation);
+  }
+  for (const auto& g : regs.global) {
+    st.owned_middleware.push_back(g);
+  }
+  for (auto& e : regs.events) {
+    st.subscribers[e.info.index] = e.subscribers;
+  }
+
+  // Each middleware learns the catalog once (metrics size their tables here).
+  std::vector<middleware*> started;
+  for (const auto& m : st.owned_middleware) {
+    if (std::find(started.begin(), started.end(), m.get()) == started.end()) {
+      m->on_start(st.catalog);
+      started.push_back(m.get());
+    }
+  }
+
+  slots_ = st.slots.data();
+  slot_count_ = static_cast<std::uint32_t>(st.slots.size());
+}
+
+bus::~bus() = default;
+
+const std::vector<route_entry>& bus::routes() const noexcept {
+  return state_->routes;
+}
+
+std::span<const message_info* const> bus::messages() const noexcept {
+  return state_->catalog;
+}
+
+void bus::run_chain(const detail::slot& s, const void* payload, void* result, context& ctx) {
+  invocation call(ctx, s, payload, result);
+  next_step{call, 0}();
+}
+
+void bus::run_handler(const detail::slot& s, const void* payload, void* result, context& ctx) {
+  if (ctx.deadline_ != context::no_deadline) {
+    check_deadline(ctx);  // here, inside the chain, so that logging and metrics see the rejection
+  }
+  s.invoke(s.handler, payload, result, ctx);
+  if (!ctx.events_.empty()) {
+    publish(ctx);
+  }
+}
+
+void bus::publish(context& ctx) {
+  // By index: a subscriber may emit further events into the same context; they are delivered in turn.
+  for (std::size_t i = 0; i < ctx.events_.size(); ++i) {
+    const auto index = ctx.events_[i].index;
+    if (index >= state_->subscribers.size()) {
+      continue;  // nobody subscribed to this event type
+    }
+    for (const auto& sub : state_->subscribers[index]) {
+      sub.invoke(sub.fn.get(), ctx.events_[i].payload.get(), ctx);
+    }
+  }
+  ctx.events_.clear();
+}
+
+void bus::throw_unknown(std::string_view wire_name, std::string_view type_name) const {
+  throw unknown_command_error(
+      fmt::format("cmdbus: no handler for '{}' ({}) on this bus; register one with bus_builder::handle<{}>() "
+                  "before the bus is built",
+                  wire_name, type_name, type_name));
+}
+
+error bus::unknown_error(std::string_view wire_name, std::string_view type_name) {
+  return error(std::make_exception_ptr(
+                   unknown_command_error(fmt::format("cmdbus: no handler for '{}' ({}) on this bus; register one with "
+                                                     "bus_builder::handle<{}>() before the bus is built",
+                                                     wire_name, type_name, type_name))),
+               wire_name, command_id{});
+}
+
+void bus::throw_no_result(const context& ctx) {
+  throw std::logic_error(
+      fmt::format("cmdbus: '{}' {}: a middleware ended the pipeline without calling next() or "
+                  "set_result(), so there is no result to return",
+                  ctx.command_name(), ctx.id().to_string()));
+}
+
+void bus::check_deadline(const context& ctx) {
+  if (ctx.expired()) {
+    throw deadline_exceeded_error(
+        fmt::format("cmdbus: '{}' {}: its deadline had passed before the handler could "
+                    "start; it did not run",
+                    ctx.command_name(), ctx.id().to_string()));
+  }
+}
+
+void next_step::operator()() const {
+  const detail::slot& s = *call_->slot_;
+  if (position_ < s.chain_size) {
+    s.chain[position_]->invoke(*call_, next_step{*call_, position_ + 1});
+  } else {
+    call_->ctx_->bus().run_handler(s, call_->payload_, call_->result_, *call_->ctx_);
+  }
+}
+
+void invocation::throw_result_mismatch() const {
+  throw registration_error(
+      fmt::format("cmdbus: a middleware called set_result() on '{}' with a type other than "
+                  "its result type",
+                  message().wire_name));
+}
+
+}  // namespace cmdbus

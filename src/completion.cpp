@@ -1,0 +1,63 @@
+// The synchronisation behind detail::completion_base, kept out of the public headers.
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <vector>
+
+#include "cmdbus/handle.hpp"
+
+namespace cmdbus::detail {
+
+struct completion_base::state {
+  std::atomic<bool> ready{false};
+  mutable std::mutex mutex;
+  mutable std::condition_variable cv;
+  std::vector<std::function<void()>> continuations;
+};
+
+completion_base::completion_base() : state_(std::make_unique<state>()) {}
+completion_base::~completion_base() = default;
+
+bool completion_base::ready() const noexcept {
+  return state_->ready.load(std::memory_order_acquire);
+}
+
+void completion_base::wait() const {
+  if (ready()) {
+    return;
+  }
+  std::unique_lock lock(state_->mutex);
+  state_->cv.wait(lock, [this] { return state_->ready.load(std::memory_order_acquire); });
+}
+
+bool completion_base::wait_for(std::chrono::nanoseconds timeout) const {
+  if (ready()) {
+    return true;
+  }
+  std::unique_lock lock(state_->mutex);
+  return state_->cv.wait_for(lock, timeout, [this] { return state_->ready.load(std::memory_order_acquire); });
+}
+
+bool completion_base::add_continuation(std::function<void()> f) {
+  std::lock_guard lock(state_->mutex);
+  if (state_->ready.load(std::memory_order_relaxed)) {
+    return false;
+  }
+  state_->continuations.push_back(std::move(f));
+  return true;
+}
+
+void completion_base::mark_complete() {
+  std::vector<std::function<void()>> run;
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->ready.store(true, std::memory_order_release);
+    run.swap(state_->continuations);
+  }
+  state_->cv.notify_all();
+  for (auto& f : run) {
+    f();
+  }
+}
+
+}  // namespace cmdbus::detail

@@ -1,0 +1,29 @@
+#include "cycle_clock.hpp"
+
+#include <thread>
+
+namespace cmdbus::detail {
+namespace {
+
+double measure_ns_per_tick() noexcept {
+#if defined(__x86_64__)
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto c0 = cycle_clock::now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  const auto c1 = cycle_clock::now();
+  const auto t1 = std::chrono::steady_clock::now();
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
+  return c1 > c0 ? static_cast<double>(ns) / static_cast<double>(c1 - c0) : 1.0;
+#else
+  return 1.0;
+#endif
+}
+
+}  // namespace
+
+double cycle_clock::ns_per_tick() noexcept {
+  static const double rate = measure_ns_per_tick();
+  return rate;
+}
+
+}  // namespace cmdbus::detail
