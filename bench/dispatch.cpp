@@ -6,6 +6,7 @@
 // of the loop), run the one handler function (out of line, opaque to the optimiser) through the mechanism under
 // test, and keep the result. After the run the ratios the library is held to are printed, all taken from this run's
 // per-call CPU times (the median of the repetitions). They are informational: the exit code does not depend on them.
+// Repetitions are randomly interleaved unless --benchmark_enable_random_interleaving=false is given.
 #include <benchmark/benchmark.h>
 #include <spdlog/logger.h>
 #include <spdlog/sinks/null_sink.h>
@@ -55,11 +56,16 @@ struct OtherC {
 
 // The handler's work, the same in every benchmark. noipa (which implies noinline) keeps GCC from inlining it or
 // specialising it for its callers, so each mechanism pays for one real call to it, as with a handler in another
-// translation unit.
-[[gnu::noipa]] int handle_cmd(const Cmd& c) {
+// translation unit. Compilers without noipa get noinline.
+#if __has_cpp_attribute(gnu::noipa)
+#define CMDBUS_BENCH_OPAQUE gnu::noipa
+#else
+#define CMDBUS_BENCH_OPAQUE gnu::noinline
+#endif
+[[CMDBUS_BENCH_OPAQUE]] int handle_cmd(const Cmd& c) {
   return c.value + 1;
 }
-[[gnu::noipa]] int handle_other(int value) {
+[[CMDBUS_BENCH_OPAQUE]] int handle_other(int value) {
   return value - 1;
 }
 
@@ -196,7 +202,7 @@ void BM_Send_Bare(benchmark::State& state) {
 }
 
 // Repetitions so that one unlucky stretch on a busy machine does not decide a ratio; the ratios use the medians.
-// About 2 s per benchmark, 12 s in all.
+// About 2 s of CPU per benchmark, 14 s in all (more wall time on a busy machine).
 constexpr double min_time_s = 0.3;
 constexpr int repetitions = 5;
 
@@ -299,14 +305,32 @@ void print_summary(std::FILE* out, const capturing_reporter& results) {
   print_ratio(out, results, "Send_Bare", "Baseline_StdFunction", "informational", nullptr);
 }
 
+/// The command line as given, plus --benchmark_enable_random_interleaving=true unless it says otherwise: the
+/// repetitions of all benchmarks are then shuffled together, so a burst of load from elsewhere on the machine lands
+/// on every benchmark alike instead of skewing one side of a ratio.
+std::vector<char*> with_defaults(int argc, char** argv) {
+  static char interleave[] = "--benchmark_enable_random_interleaving=true";
+  std::vector<char*> args(argv, argv + argc);
+  const bool given = std::any_of(args.begin(), args.end(), [](const char* a) {
+    return std::string_view{a}.starts_with("--benchmark_enable_random_interleaving");
+  });
+  if (!given) {
+    args.insert(args.begin() + (argc > 0 ? 1 : 0), interleave);
+  }
+  args.push_back(nullptr);  // argv[argc] is null, as benchmark::Initialize may expect
+  return args;
+}
+
 /// True unless --benchmark_format asks for json or csv on stdout (the summary then goes to stderr, keeping stdout
 /// parseable). Read before benchmark::Initialize, which consumes the flag.
-bool display_is_console(int argc, char** argv) {
+bool display_is_console(const std::vector<char*>& args) {
   constexpr std::string_view flag = "--benchmark_format=";
   bool console = true;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg.starts_with(flag)) {
+  for (const char* a : args) {
+    if (a == nullptr) {
+      break;
+    }
+    if (const std::string_view arg{a}; arg.starts_with(flag)) {
       console = arg.substr(flag.size()) == "console";
     }
   }
@@ -316,9 +340,11 @@ bool display_is_console(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool console = display_is_console(argc, argv);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
+  auto args = with_defaults(argc, argv);
+  const bool console = display_is_console(args);
+  int count = static_cast<int>(args.size()) - 1;
+  benchmark::Initialize(&count, args.data());
+  if (benchmark::ReportUnrecognizedArguments(count, args.data())) {
     return 1;
   }
   // CreateDefaultDisplayReporter() keeps ownership of the reporter it returns.

@@ -66,7 +66,7 @@ bus_builder& bus_builder::operator=(bus_builder&&) noexcept = default;
 bus_builder::~bus_builder() = default;
 
 void bus_builder::add_handler(const message_info& info, std::shared_ptr<void> handler, detail::invoke_fn fn,
-                              detail::where at) {
+                              detail::direct_fn direct, detail::where at) {
   auto& r = state_->message_for(info);
   if (r.invoke != nullptr) {
     throw registration_error(
@@ -77,6 +77,7 @@ void bus_builder::add_handler(const message_info& info, std::shared_ptr<void> ha
   }
   r.handler = std::move(handler);
   r.invoke = fn;
+  r.direct = direct;
   r.handled_at = std::move(at);
 }
 

@@ -17,6 +17,7 @@ struct bus_builder::state {
     message_info info;
     std::shared_ptr<void> handler;
     detail::invoke_fn invoke = nullptr;
+    detail::direct_fn direct = nullptr;
     std::optional<detail::where> handled_at;
     std::optional<detail::where> declared_at;
     std::vector<std::shared_ptr<middleware>> own_middleware;

@@ -87,6 +87,7 @@ bus::bus(bus_builder builder) : state_(std::make_unique<state>()) {
     }
     auto& s = st.slots[m.info.index];
     s.invoke = m.invoke;
+    s.direct = m.direct;
     s.handler = m.handler.get();
     s.chain = chain.data();
     s.chain_size = static_cast<std::uint32_t>(chain.size());
@@ -135,23 +136,24 @@ void bus::run_handler(const detail::slot& s, const void* payload, void* result, 
     check_deadline(ctx);  // here, inside the chain, so that logging and metrics see the rejection
   }
   s.invoke(s.handler, payload, result, ctx);
-  if (!ctx.events_.empty()) {
+  if (ctx.has_events()) {
     publish(ctx);
   }
 }
 
 void bus::publish(context& ctx) {
   // By index: a subscriber may emit further events into the same context; they are delivered in turn.
-  for (std::size_t i = 0; i < ctx.events_.size(); ++i) {
-    const auto index = ctx.events_[i].index;
+  auto& events = ctx.extras_->events;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const auto index = events[i].index;
     if (index >= state_->subscribers.size()) {
       continue;  // nobody subscribed to this event type
     }
     for (const auto& sub : state_->subscribers[index]) {
-      sub.invoke(sub.fn.get(), ctx.events_[i].payload.get(), ctx);
+      sub.invoke(sub.fn.get(), events[i].payload.get(), ctx);
     }
   }
-  ctx.events_.clear();
+  events.clear();
 }
 
 void bus::throw_unknown(std::string_view wire_name, std::string_view type_name) const {

@@ -26,8 +26,20 @@ std::optional<parsed_traceparent> parse_traceparent(std::string_view s) {
 
 }  // namespace
 
+detail::context_extras& context::extras() {
+  if (extras_ == nullptr) {
+    extras_ = new detail::context_extras();
+  }
+  return *extras_;
+}
+
+void context::free_extras() noexcept {
+  delete extras_;
+  extras_ = nullptr;
+}
+
 void context::make_id() const noexcept {
-  id_ = command_id::generate();
+  lazy_.id = command_id::generate();
   have_ |= have_id;
 }
 
@@ -52,23 +64,23 @@ const trace_id& context::trace() const noexcept {
       incoming = parse_traceparent(options_->traceparent);
     }
     if (incoming) {
-      trace_ = incoming->trace;
+      lazy_.trace = incoming->trace;
     } else if (parent_ != nullptr) {
-      trace_ = parent_->trace();
+      lazy_.trace = parent_->trace();
     } else {
-      trace_ = trace_id::generate();
+      lazy_.trace = trace_id::generate();
     }
     have_ |= have_trace;
   }
-  return trace_;
+  return lazy_.trace;
 }
 
 const span_id& context::span() const noexcept {
   if ((have_ & have_span) == 0) {
-    span_ = span_id::generate();
+    lazy_.span = span_id::generate();
     have_ |= have_span;
   }
-  return span_;
+  return lazy_.span;
 }
 
 span_id context::parent_span() const noexcept {
@@ -85,9 +97,11 @@ std::string context::traceparent() const {
 }
 
 std::optional<std::string_view> context::header(std::string_view name) const noexcept {
-  for (auto it = own_headers_.rbegin(); it != own_headers_.rend(); ++it) {
-    if (it->name == name) {
-      return std::string_view{it->value};
+  if (extras_ != nullptr) {
+    for (auto it = extras_->headers.rbegin(); it != extras_->headers.rend(); ++it) {
+      if (it->name == name) {
+        return std::string_view{it->value};
+      }
     }
   }
   if (options_ != nullptr) {
@@ -101,13 +115,14 @@ std::optional<std::string_view> context::header(std::string_view name) const noe
 }
 
 void context::set_header(std::string name, std::string value) {
-  for (auto& h : own_headers_) {
+  auto& own = extras().headers;
+  for (auto& h : own) {
     if (h.name == name) {
       h.value = std::move(value);
       return;
     }
   }
-  own_headers_.push_back(cmdbus::header{std::move(name), std::move(value)});
+  own.push_back(cmdbus::header{std::move(name), std::move(value)});
 }
 
 std::vector<cmdbus::header> context::headers() const {
@@ -115,7 +130,9 @@ std::vector<cmdbus::header> context::headers() const {
   if (options_ != nullptr) {
     all = options_->headers;
   }
-  all.insert(all.end(), own_headers_.begin(), own_headers_.end());
+  if (extras_ != nullptr) {
+    all.insert(all.end(), extras_->headers.begin(), extras_->headers.end());
+  }
   return all;
 }
 

@@ -33,6 +33,8 @@ namespace cmdbus {
 namespace detail {
 
 using invoke_fn = void (*)(void* handler, const void* payload, void* result, context& ctx);
+/// A typed entry point, `result_t<M> (*)(void*, const M&, context&)`, stored erased; cast back only for M.
+using direct_fn = void (*)();
 using subscriber_fn = void (*)(void* handler, const void* event, context& ctx);
 
 template <class M, class F>
@@ -52,6 +54,16 @@ void invoke_handler(void* handler, const void* payload, void* result, context& c
     call_handler(f, m, ctx);
   } else {
     static_cast<std::optional<result_t<M>>*>(result)->emplace(call_handler(f, m, ctx));
+  }
+}
+
+/// The handler called with its own types: what a type with no middleware runs, a tail call into the handler.
+template <class M, class F>
+result_t<M> call_direct(void* handler, const M& m, context& ctx) {
+  if constexpr (std::is_void_v<result_t<M>>) {
+    call_handler(*static_cast<F*>(handler), m, ctx);
+  } else {
+    return call_handler(*static_cast<F*>(handler), m, ctx);
   }
 }
 
@@ -125,7 +137,7 @@ class bus_builder {
     if constexpr (message<M>) {
       auto owned = std::make_shared<F>(std::forward<H>(handler));
       add_handler(make_message_info<M>(), std::shared_ptr<void>(owned, owned.get()), &detail::invoke_handler<M, F>,
-                  detail::here(loc));
+                  reinterpret_cast<detail::direct_fn>(&detail::call_direct<M, F>), detail::here(loc));
     }
     return *this;
   }
@@ -175,7 +187,8 @@ class bus_builder {
  private:
   friend class bus;
 
-  void add_handler(const message_info& info, std::shared_ptr<void> handler, detail::invoke_fn fn, detail::where at);
+  void add_handler(const message_info& info, std::shared_ptr<void> handler, detail::invoke_fn fn,
+                   detail::direct_fn direct, detail::where at);
   void add_declaration(const message_info& info, detail::where at);
   void add_subscriber(const message_info& info, std::shared_ptr<void> fn, detail::subscriber_fn invoke);
   void add_middleware_for(const message_info& info, std::shared_ptr<middleware> m);

@@ -39,6 +39,7 @@ namespace detail {
 /// Everything the hot path needs about one message type, in one place.
 struct slot {
   invoke_fn invoke = nullptr;  ///< null: no handler in this process
+  direct_fn direct = nullptr;  ///< the same handler, typed: used when the chain is empty
   void* handler = nullptr;
   middleware* const* chain = nullptr;
   std::uint32_t chain_size = 0;
@@ -187,12 +188,31 @@ class bus {
 
   template <class M>
   result_t<M> run_in(const detail::slot& s, const M& m, context& ctx) {
+    using R = result_t<M>;
     detail::context_scope scope(ctx);
-    if constexpr (std::is_void_v<result_t<M>>) {
-      dispatch(s, &m, nullptr, ctx);
+    if (s.chain_size == 0) [[likely]] {
+      // No middleware: call the handler with its own types; no result slot, nothing erased.
+      if (ctx.deadline_ != context::no_deadline) [[unlikely]] {
+        check_deadline(ctx);
+      }
+      const auto direct = reinterpret_cast<R (*)(void*, const M&, context&)>(s.direct);
+      if constexpr (std::is_void_v<R>) {
+        direct(s.handler, m, ctx);
+        if (ctx.extras_ != nullptr) [[unlikely]] {
+          publish(ctx);
+        }
+      } else {
+        R r = direct(s.handler, m, ctx);
+        if (ctx.extras_ != nullptr) [[unlikely]] {
+          publish(ctx);
+        }
+        return r;
+      }
+    } else if constexpr (std::is_void_v<R>) {
+      run_chain(s, &m, nullptr, ctx);
     } else {
-      std::optional<result_t<M>> out;
-      dispatch(s, &m, &out, ctx);
+      std::optional<R> out;
+      run_chain(s, &m, &out, ctx);
       if (!out) [[unlikely]] {
         throw_no_result(ctx);
       }
@@ -219,20 +239,6 @@ class bus {
       }
     } catch (...) {
       return {tl::unexpected(error(std::current_exception(), s.info->wire_name, ctx.id(), ctx.attempt())), ctx.id()};
-    }
-  }
-
-  void dispatch(const detail::slot& s, const void* payload, void* result, context& ctx) {
-    if (s.chain_size == 0) [[likely]] {
-      if (ctx.deadline_ != context::no_deadline) [[unlikely]] {
-        check_deadline(ctx);
-      }
-      s.invoke(s.handler, payload, result, ctx);
-      if (!ctx.events_.empty()) [[unlikely]] {
-        publish(ctx);
-      }
-    } else {
-      run_chain(s, payload, result, ctx);
     }
   }
 

@@ -64,27 +64,46 @@ struct pending_event {
   std::uint32_t index;
   std::unique_ptr<void, void (*)(void*)> payload;
 };
+
+/// What most commands never use, allocated on first use so that a bare dispatch stays allocation-free and small.
+struct context_extras {
+  std::vector<header> headers;  // set on this context by middleware
+  std::vector<pending_event> events;
+};
+
+/// The ids a context makes on first use; left uninitialised until then (have_ says which are valid).
+struct lazy_ids {
+  command_id id;
+  trace_id trace;
+  span_id span;
+};
 }  // namespace detail
 
 class context {
  public:
   context(cmdbus::bus& owner, const message_info& info, context* parent, const dispatch_options* options) noexcept
       : bus_(&owner), info_(&info), parent_(parent), options_(options) {
-    const auto own =
-        options != nullptr && options->deadline ? options->deadline->time_since_epoch().count() : no_deadline;
-    const auto inherited = parent != nullptr ? parent->deadline_ : no_deadline;
-    deadline_ = own < inherited ? own : inherited;  // a child never outlives its parent's deadline
+    if (options != nullptr && options->deadline) [[unlikely]] {
+      deadline_ = options->deadline->time_since_epoch().count();
+    }
+    if (parent != nullptr && parent->deadline_ < deadline_) [[unlikely]] {
+      deadline_ = parent->deadline_;  // a child never outlives its parent's deadline
+    }
   }
   context(const context&) = delete;
   context& operator=(const context&) = delete;
-  ~context() = default;
+  ~context() {
+    if (extras_ != nullptr) [[unlikely]] {
+      free_extras();
+    }
+  }
 
   /// This command's id (UUIDv7), made on first use.
   [[nodiscard]] const command_id& id() const noexcept {
     if ((have_ & have_id) == 0) [[unlikely]] {
       make_id();
     }
-    return id_;
+    return lazy_.id;
   }
   /// Shared by every command a root command caused; the root's own id unless the caller passed one in.
   [[nodiscard]] command_id correlation_id() const noexcept;
@@ -128,8 +147,8 @@ class context {
   template <event E>
   void emit(E&& e) {
     using T = std::remove_cvref_t<E>;
-    events_.push_back(detail::pending_event{detail::type_index<T>(),
-                                            {new T(std::forward<E>(e)), [](void* p) { delete static_cast<T*>(p); }}});
+    extras().events.push_back(detail::pending_event{
+        detail::type_index<T>(), {new T(std::forward<E>(e)), [](void* p) { delete static_cast<T*>(p); }}});
   }
 
  private:
@@ -140,6 +159,9 @@ class context {
   static constexpr unsigned char have_span = 4;
 
   void make_id() const noexcept;
+  detail::context_extras& extras();
+  void free_extras() noexcept;
+  [[nodiscard]] bool has_events() const noexcept { return extras_ != nullptr && !extras_->events.empty(); }
   [[nodiscard]] const dispatch_options* options() const noexcept { return options_; }
 
   cmdbus::bus* bus_;
@@ -149,11 +171,10 @@ class context {
   clock::rep deadline_ = no_deadline;
   std::uint32_t attempt_ = 1;
   mutable unsigned char have_ = 0;
-  mutable command_id id_;
-  mutable trace_id trace_;
-  mutable span_id span_;
-  std::vector<cmdbus::header> own_headers_;
-  std::vector<detail::pending_event> events_;
+  union {  // not constructed here: filled on first use, so a context that never needs ids never pays for them
+    mutable detail::lazy_ids lazy_;
+  };
+  detail::context_extras* extras_ = nullptr;  // owned; freed out of line so the destructor stays two instructions
 };
 
 }  // namespace cmdbus
