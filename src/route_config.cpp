@@ -64,10 +64,17 @@ void read_commands(const toml::table& commands, const std::string& source, route
       if (const auto* r = t->get_as<std::string>("route")) {
         out.commands.push_back(command_rule{name, r->get(), loc});
       } else {
-        problems.push_back(
-            fmt::format("{}: [commands] entry '{}' needs `route = \"<route name>\"` (a wire name with dots must be "
-                        "quoted: \"{}.x\" = \"sync\", not {}.x = \"sync\")",
-                        loc.to_string(), name, name, name));
+        // An unquoted dotted wire name (bank.transfer = "sync") arrives as a table ('bank' holding 'transfer').
+        // A key nothing like `route` (rather than a typo of it) is the rest of such a name.
+        const bool dotted = std::any_of(t->begin(), t->end(), [](const auto& kv) {
+          return nearest_name(kv.first.str(), command_table_keys).empty();
+        });
+        problems.push_back(fmt::format("{}: [commands] entry '{}' needs `route = \"<route name>\"`{}", loc.to_string(),
+                                       name,
+                                       dotted ? fmt::format(" (a wire name with dots must be quoted: \"{}.x\" = "
+                                                            "\"sync\", not {}.x = \"sync\")",
+                                                            name, name)
+                                              : std::string{}));
       }
     } else {
       problems.push_back(

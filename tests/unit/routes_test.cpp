@@ -143,3 +143,23 @@ TEST(Routes, MissingConfigFileIsNamed) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Routes, UnquotedDottedWireNameGetsAHint) {
+  auto b = registered();
+  b.config_text("[commands]\ntest.add = \"sync\"\n", "app.toml");
+  const auto what = start_error(std::move(b));
+  EXPECT_NE(what.find("a wire name with dots must be quoted: \"test.x\" = \"sync\""), std::string::npos) << what;
+}
+
+TEST(Routes, TheLastOfConfigFileAndConfigTextWins) {
+  auto b = registered();
+  b.config_text("[commands]\n\"test.nope\" = \"sync\"\n", "bad.toml");
+  b.config_file("/nonexistent/cmdbus.toml");
+  b.config_text("[commands]\n\"test.add\" = \"sync\"\n", "good.toml");
+  cmdbus::bus bus{std::move(b)};
+  EXPECT_EQ(bus.routes()[0].origin, "good.toml:2");
+}
+
+}  // namespace
