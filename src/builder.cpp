@@ -88,8 +88,9 @@ void bus_builder::add_declaration(const message_info& info, detail::where at) {
   }
 }
 
-void bus_builder::add_subscriber(const message_info& info, std::shared_ptr<void> fn, detail::subscriber_fn invoke) {
-  state_->event_for(info).subscribers.push_back(state::subscriber{std::move(fn), invoke});
+void bus_builder::add_subscriber(const message_info& info, std::shared_ptr<void> fn, detail::subscriber_fn invoke,
+                                 bool after_commit) {
+  state_->event_for(info).subscribers.push_back(state::subscriber{std::move(fn), invoke, after_commit});
 }
 
 bus_builder& bus_builder::use(std::shared_ptr<middleware> m) {

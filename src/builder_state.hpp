@@ -26,6 +26,7 @@ struct bus_builder::state {
   struct subscriber {
     std::shared_ptr<void> fn;
     detail::subscriber_fn invoke = nullptr;
+    bool after_commit = false;  // false: a projection, inside the unit of work
   };
   struct event_registration {
     message_info info;

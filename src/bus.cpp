@@ -2,11 +2,14 @@
 #include "cmdbus/bus.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 
 #include "builder_state.hpp"
+#include "cmdbus/unit_of_work.hpp"
 #include "cmdbus/validation.hpp"
 #include "route_resolver.hpp"
 
@@ -17,8 +20,10 @@ struct bus::state {
   std::vector<message_info> infos;  // stable storage for the slots' info pointers (commands, queries, events)
   std::vector<const message_info*> catalog;
   std::vector<detail::slot> slots;
-  std::vector<std::vector<middleware*>> chains;                          // per slot index
-  std::vector<std::vector<bus_builder::state::subscriber>> subscribers;  // per event index
+  std::vector<std::vector<middleware*>> chains;                           // per slot index
+  std::vector<std::vector<bus_builder::state::subscriber>> projections;   // per event index
+  std::vector<std::vector<bus_builder::state::subscriber>> after_commit;  // per event index
+  std::atomic<std::uint64_t> after_commit_failures{0};
   std::vector<std::shared_ptr<middleware>> owned_middleware;
   std::vector<route_entry> routes;
 };
@@ -64,7 +69,8 @@ bus::bus(bus_builder builder) : state_(std::make_unique<state>()) {
   const std::size_t size = st.infos.empty() ? 0 : max_index + 1;
   st.slots.resize(size);
   st.chains.resize(size);
-  st.subscribers.resize(size);
+  st.projections.resize(size);
+  st.after_commit.resize(size);
 
   const bool global_validation = has_validation(regs.global);
   auto implicit_validation = std::make_shared<validation_middleware>();
@@ -100,7 +106,9 @@ bus::bus(bus_builder builder) : state_(std::make_unique<state>()) {
     st.owned_middleware.push_back(g);
   }
   for (auto& e : regs.events) {
-    st.subscribers[e.info.index] = e.subscribers;
+    for (const auto& sub : e.subscribers) {
+      (sub.after_commit ? st.after_commit : st.projections)[e.info.index].push_back(sub);
+    }
   }
 
   // Each middleware learns the catalog once (metrics size their tables here).
@@ -142,18 +150,67 @@ void bus::run_handler(const detail::slot& s, const void* payload, void* result, 
 }
 
 void bus::publish(context& ctx) {
-  // By index: a subscriber may emit further events into the same context; they are delivered in turn.
+  auto& st = *state_;
   auto& events = ctx.extras_->events;
+  // Projections first, inside whatever unit of work is open. By index: a projection may emit further events.
   for (std::size_t i = 0; i < events.size(); ++i) {
     const auto index = events[i].index;
-    if (index >= state_->subscribers.size()) {
-      continue;  // nobody subscribed to this event type
+    if (index < st.projections.size()) {
+      for (const auto& sub : st.projections[index]) {
+        sub.invoke(sub.fn.get(), events[i].payload.get(), ctx);
+      }
     }
-    for (const auto& sub : state_->subscribers[index]) {
-      sub.invoke(sub.fn.get(), events[i].payload.get(), ctx);
+  }
+  // Then the events someone waits for after commit: held by the unit of work, or delivered now if there is none.
+  std::vector<detail::pending_event> waiting;
+  for (auto& e : events) {
+    if (e.index < st.after_commit.size() && !st.after_commit[e.index].empty()) {
+      waiting.push_back(std::move(e));
     }
   }
   events.clear();
+  if (waiting.empty()) {
+    return;
+  }
+  if (auto* uow = ctx.unit_of_work()) {
+    for (auto& e : waiting) {
+      uow->defer(std::move(e));
+    }
+  } else {
+    after_commit(ctx, std::move(waiting));
+  }
+}
+
+void bus::after_commit(context& ctx, std::vector<detail::pending_event> events) noexcept {
+  auto& st = *state_;
+  for (const auto& e : events) {
+    if (e.index >= st.after_commit.size()) {
+      continue;
+    }
+    for (const auto& sub : st.after_commit[e.index]) {
+      try {
+        sub.invoke(sub.fn.get(), e.payload.get(), ctx);
+      } catch (...) {
+        // The command has committed; its outcome stands. The failure is made visible, never swallowed silently.
+        st.after_commit_failures.fetch_add(1, std::memory_order_relaxed);
+        const error err(std::current_exception(), ctx.command_name(), ctx.id(), ctx.attempt());
+        std::string event_name = "an event";
+        for (const auto* info : st.catalog) {
+          if (info->index == e.index) {
+            event_name = fmt::format("'{}'", info->wire_name);
+          }
+        }
+        spdlog::error(
+            "cmdbus: an after-commit subscriber of {} failed for command '{}' {}: {} ({}); the command "
+            "stays committed",
+            event_name, ctx.command_name(), ctx.id().to_string(), err.message(), err.type_name());
+      }
+    }
+  }
+}
+
+std::uint64_t bus::after_commit_failures() const noexcept {
+  return state_->after_commit_failures.load(std::memory_order_relaxed);
 }
 
 void bus::throw_unknown(std::string_view wire_name, std::string_view type_name) const {

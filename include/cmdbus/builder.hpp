@@ -3,7 +3,8 @@
 //   cmdbus::bus_builder b;
 //   b.handle<OpenAccount>([&](const OpenAccount& c, cmdbus::context& ctx) { return accounts.open(c.owner); });
 //   b.handle<GetBalance>([&](const GetBalance& q) { return accounts.balance(q.id); });
-//   b.subscribe<AccountOpened>([&](const AccountOpened& e, cmdbus::context&) { report.add(e); });
+//   b.project<AccountOpened>([&](const AccountOpened& e, cmdbus::context& ctx) { read_model.add(e); });
+//   b.subscribe<AccountOpened>([&](const AccountOpened& e) { mailer.welcome(e); });   // after commit
 //   b.use(cmdbus::make_metrics());                      // global middleware, outermost first
 //   b.config_file("cmdbus.toml");                       // routes; else $CMDBUS_CONFIG; else everything is sync
 //   cmdbus::bus bus{std::move(b)};                      // checks registrations against the routes, or throws
@@ -104,11 +105,12 @@ constexpr void check_handler() {
 
 template <class E, class F>
 constexpr void check_subscriber() {
-  static_assert(event<E>,
-                "cmdbus: subscribe<E>(): E must be an event (`static constexpr std::string_view event_name`)");
   static_assert(
-      std::is_invocable_v<F&, const E&, context&> || std::is_invocable_v<F&, const E&>,
-      "cmdbus: subscribe<E>(f): f must be callable as `void(const E&, cmdbus::context&)` or `void(const E&)`");
+      event<E>,
+      "cmdbus: subscribe<E>()/project<E>(): E must be an event (`static constexpr std::string_view event_name`)");
+  static_assert(std::is_invocable_v<F&, const E&, context&> || std::is_invocable_v<F&, const E&>,
+                "cmdbus: subscribe<E>(f)/project<E>(f): f must be callable as `void(const E&, cmdbus::context&)` or "
+                "`void(const E&)`");
 }
 
 struct where {
@@ -150,14 +152,17 @@ class bus_builder {
     return *this;
   }
 
-  /// Adds a subscriber to event E; subscribers run in registration order after the emitting handler succeeds.
+  /// A projection of event E: runs right after the emitting handler, inside its unit of work (so queries see the
+  /// change when execute returns). Its failure fails the command, and with a unit of work rolls everything back.
+  template <class E, class F>
+  bus_builder& project(F&& f) {
+    return add_event_handler<E>(std::forward<F>(f), false);
+  }
+  /// An after-commit subscriber of event E: runs once the command's unit of work has committed (at once when there
+  /// is none), never for a rolled-back command. Its failure is logged and counted; the command stays committed.
   template <class E, class F>
   bus_builder& subscribe(F&& f) {
-    using G = std::decay_t<F>;
-    detail::check_subscriber<E, G>();
-    auto owned = std::make_shared<G>(std::forward<F>(f));
-    add_subscriber(make_message_info<E>(), std::shared_ptr<void>(owned, owned.get()), &detail::invoke_subscriber<E, G>);
-    return *this;
+    return add_event_handler<E>(std::forward<F>(f), true);
   }
 
   /// Middleware for every command and query, outermost first in the order of these calls.
@@ -190,7 +195,17 @@ class bus_builder {
   void add_handler(const message_info& info, std::shared_ptr<void> handler, detail::invoke_fn fn,
                    detail::direct_fn direct, detail::where at);
   void add_declaration(const message_info& info, detail::where at);
-  void add_subscriber(const message_info& info, std::shared_ptr<void> fn, detail::subscriber_fn invoke);
+  template <class E, class F>
+  bus_builder& add_event_handler(F&& f, bool after_commit) {
+    using G = std::decay_t<F>;
+    detail::check_subscriber<E, G>();
+    auto owned = std::make_shared<G>(std::forward<F>(f));
+    add_subscriber(make_message_info<E>(), std::shared_ptr<void>(owned, owned.get()), &detail::invoke_subscriber<E, G>,
+                   after_commit);
+    return *this;
+  }
+  void add_subscriber(const message_info& info, std::shared_ptr<void> fn, detail::subscriber_fn invoke,
+                      bool after_commit);
   void add_middleware_for(const message_info& info, std::shared_ptr<middleware> m);
   void add_code_route(const message_info& info, std::string route_name, detail::where at);
 

@@ -147,6 +147,13 @@ class bus {
   [[nodiscard]] const std::vector<route_entry>& routes() const noexcept;
   /// Every registered command, query and event type.
   [[nodiscard]] std::span<const message_info* const> messages() const noexcept;
+  /// After-commit subscribers that threw (each was logged); their commands stayed committed.
+  [[nodiscard]] std::uint64_t after_commit_failures() const noexcept;
+
+  /// For unit-of-work middleware: delivers events to their after-commit subscribers, once the transaction that
+  /// `ctx` owns has committed. A subscriber's exception is logged and counted, and the others still run.
+  void after_commit(context& ctx, std::vector<detail::pending_event> events) noexcept;
+
   /// The context of the handler running on this thread, if any.
   [[nodiscard]] static const context* current() noexcept { return detail::current_context; }
 

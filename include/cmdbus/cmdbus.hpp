@@ -17,4 +17,6 @@
 #include "cmdbus/message.hpp"
 #include "cmdbus/metrics.hpp"
 #include "cmdbus/middleware.hpp"
+#include "cmdbus/retry.hpp"
+#include "cmdbus/unit_of_work.hpp"
 #include "cmdbus/validation.hpp"

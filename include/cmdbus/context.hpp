@@ -31,6 +31,8 @@ namespace cmdbus {
 
 class bus;
 class context;
+class unit_of_work;
+class retry_middleware;
 
 using clock = std::chrono::system_clock;
 
@@ -137,6 +139,13 @@ class context {
   /// All headers: the caller's, then those set on this context (later ones win in header()).
   [[nodiscard]] std::vector<cmdbus::header> headers() const;
 
+  /// The open unit of work this command runs in: its own, or the one it joined from its parent; null if none.
+  [[nodiscard]] cmdbus::unit_of_work* unit_of_work() const noexcept {
+    return uow_ != nullptr ? uow_ : (parent_ != nullptr ? parent_->unit_of_work() : nullptr);
+  }
+  /// For unit-of-work middleware: attaches (or, with nullptr, detaches) this command's unit of work.
+  void set_unit_of_work(cmdbus::unit_of_work* uow) noexcept { uow_ = uow; }
+
   [[nodiscard]] const message_info& message() const noexcept { return *info_; }
   [[nodiscard]] std::string_view command_name() const noexcept { return info_->wire_name; }
   [[nodiscard]] const context* parent() const noexcept { return parent_; }
@@ -153,12 +162,20 @@ class context {
 
  private:
   friend class cmdbus::bus;
+  friend class cmdbus::retry_middleware;
   static constexpr clock::rep no_deadline = clock::duration::max().count();
   static constexpr unsigned char have_id = 1;
   static constexpr unsigned char have_trace = 2;
   static constexpr unsigned char have_span = 4;
 
   void make_id() const noexcept;
+  /// Before another attempt: count it, and forget the events the failed attempt emitted.
+  void prepare_retry() noexcept {
+    ++attempt_;
+    if (extras_ != nullptr) {
+      extras_->events.clear();
+    }
+  }
   detail::context_extras& extras();
   void free_extras() noexcept;
   [[nodiscard]] bool has_events() const noexcept { return extras_ != nullptr && !extras_->events.empty(); }
@@ -168,6 +185,7 @@ class context {
   const message_info* info_;
   context* parent_;
   const dispatch_options* options_;
+  cmdbus::unit_of_work* uow_ = nullptr;
   clock::rep deadline_ = no_deadline;
   std::uint32_t attempt_ = 1;
   mutable unsigned char have_ = 0;

@@ -43,26 +43,55 @@ TEST(Events, AFailedHandlersEventsAreDropped) {
   int delivered = 0;
   auto b = emitting();
   b.subscribe<test::Happened>([&](const test::Happened&) { ++delivered; });
+  b.project<test::Happened>([&](const test::Happened&) { ++delivered; });
   cmdbus::bus bus{std::move(b)};
   EXPECT_THROW(bus.execute(Emit{3, true}), test::ledger_corrupt);
   EXPECT_EQ(delivered, 0);
 }
 
-TEST(Events, ASubscriberFailureFailsTheCommandAndStopsLaterSubscribers) {
+TEST(Events, AProjectionFailureFailsTheCommandAndStopsLaterProjections) {
   std::vector<int> later;
+  int after_commit = 0;
   auto b = emitting();
-  b.subscribe<test::Happened>([](const test::Happened& h) {
+  b.project<test::Happened>([](const test::Happened& h) {
     if (h.n == 1) {
       throw test::ledger_corrupt("projection broke on event 1");
     }
   });
-  b.subscribe<test::Happened>([&](const test::Happened& h) { later.push_back(h.n); });
+  b.project<test::Happened>([&](const test::Happened& h) { later.push_back(h.n); });
+  b.subscribe<test::Happened>([&](const test::Happened&) { ++after_commit; });
   cmdbus::bus bus{std::move(b)};
   const auto r = bus.try_execute(Emit{3});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().type_name(), "test::ledger_corrupt");
   EXPECT_EQ(r.error().message(), "projection broke on event 1");
-  EXPECT_EQ(later, std::vector<int>{0}) << "event 0 fully delivered; nothing after the failure";
+  EXPECT_EQ(later, std::vector<int>{0}) << "event 0 fully projected; nothing after the failure";
+  EXPECT_EQ(after_commit, 0) << "a failed command's events never reach after-commit subscribers";
+}
+
+TEST(Events, ProjectionsRunBeforeAfterCommitSubscribers) {
+  std::vector<std::string> log;
+  auto b = emitting();
+  b.subscribe<test::Happened>([&](const test::Happened& h) { log.push_back("after " + std::to_string(h.n)); });
+  b.project<test::Happened>([&](const test::Happened& h) { log.push_back("project " + std::to_string(h.n)); });
+  cmdbus::bus bus{std::move(b)};
+  bus.execute(Emit{2});
+  EXPECT_EQ(log, (std::vector<std::string>{"project 0", "project 1", "after 0", "after 1"}));
+}
+
+TEST(Events, AnAfterCommitFailureIsCountedAndTheCommandStillSucceeds) {
+  std::vector<int> delivered;
+  auto b = emitting();
+  b.subscribe<test::Happened>([](const test::Happened& h) {
+    if (h.n == 0) {
+      throw test::ledger_corrupt("mailer down");
+    }
+  });
+  b.subscribe<test::Happened>([&](const test::Happened& h) { delivered.push_back(h.n); });
+  cmdbus::bus bus{std::move(b)};
+  EXPECT_TRUE(bus.try_execute(Emit{2}).has_value());
+  EXPECT_EQ(delivered, (std::vector<int>{0, 1})) << "one subscriber's failure does not stop the others";
+  EXPECT_EQ(bus.after_commit_failures(), 1U);
 }
 
 TEST(Events, CommandsFromSubscribersAreChildrenOfTheEmittingCommand) {
