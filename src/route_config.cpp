@@ -15,7 +15,8 @@ namespace cmdbus::detail {
 namespace {
 
 // Keys each table may hold today. Later routes add keys here; files written against this schema stay valid.
-const std::vector<std::string_view> top_level_keys{"commands", "routes"};
+// [store] belongs to the application (which store, where): cmdbus reads it only through the store helpers.
+const std::vector<std::string_view> top_level_keys{"commands", "routes", "store"};
 const std::vector<std::string_view> command_table_keys{"route"};
 const std::vector<std::string_view> route_table_keys{"kind"};
 
