@@ -15,7 +15,24 @@ install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/cmdbus"
 
 # The include directory comes from cmdbus_core's own $<INSTALL_INTERFACE:...>; cmdbus_project_options is linked
 # through $<BUILD_INTERFACE:...> and is therefore not part of the export.
-install(TARGETS cmdbus_core
+# The stores are separate targets in the same package: cmdbus::sqlite, cmdbus::postgres, when built.
+set(_cmdbus_installed_targets cmdbus_core)
+set(CMDBUS_PACKAGE_HAS_SQLITE OFF)
+set(CMDBUS_PACKAGE_HAS_POSTGRES OFF)
+if(TARGET cmdbus_sqlite)
+  list(APPEND _cmdbus_installed_targets cmdbus_sqlite)
+  set(CMDBUS_PACKAGE_HAS_SQLITE ON)
+  install(DIRECTORY "${PROJECT_SOURCE_DIR}/stores/sqlite/include/cmdbus" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
+          COMPONENT cmdbus_development FILES_MATCHING PATTERN "*.hpp")
+endif()
+if(TARGET cmdbus_postgres)
+  list(APPEND _cmdbus_installed_targets cmdbus_postgres)
+  set(CMDBUS_PACKAGE_HAS_POSTGRES ON)
+  install(DIRECTORY "${PROJECT_SOURCE_DIR}/stores/postgres/include/cmdbus" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
+          COMPONENT cmdbus_development FILES_MATCHING PATTERN "*.hpp")
+endif()
+
+install(TARGETS ${_cmdbus_installed_targets}
         EXPORT cmdbusTargets
         ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT cmdbus_development
         LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT cmdbus_runtime

@@ -1,10 +1,14 @@
 // The smallest program a cmdbus user writes; packaging tests check that it builds against cmdbus and prints
-// "consumer ok 42".
+// "consumer ok 42". With cmdbus::sqlite installed, the answer comes from SQLite inside a unit of work.
 #include <cmdbus/cmdbus.hpp>
 
 #include <iostream>
 #include <string_view>
 #include <utility>
+
+#if defined(CONSUMER_WITH_SQLITE)
+#include <cmdbus/sqlite/store.hpp>
+#endif
 
 struct Ping {
   static constexpr std::string_view command_name = "demo.ping";
@@ -14,7 +18,15 @@ struct Ping {
 
 int main() {
   cmdbus::bus_builder b;
+#if defined(CONSUMER_WITH_SQLITE)
+  cmdbus::sqlite::store store({});
+  b.use(store.unit_of_work());
+  b.handle<Ping>([](const Ping& p, cmdbus::context& ctx) {
+    return static_cast<int>(*cmdbus::sqlite::connection_of(ctx).query_one<long>("SELECT ? + 1", p.n));
+  });
+#else
   b.handle<Ping>([](const Ping& p) { return p.n + 1; });
+#endif
   cmdbus::bus bus{std::move(b)};
   std::cout << "consumer ok " << bus.execute(Ping{41}) << "\n";
   return 0;
