@@ -28,6 +28,7 @@
 
 #include "cmdbus/cmdbus.hpp"
 #include "cmdbus/logging.hpp"
+#include "support/ratio_report.hpp"
 
 namespace {
 
@@ -213,146 +214,16 @@ BENCHMARK(BM_Execute_Bare)->MinTime(min_time_s)->Repetitions(repetitions)->Displ
 BENCHMARK(BM_Execute_Default)->MinTime(min_time_s)->Repetitions(repetitions)->DisplayAggregatesOnly(true);
 BENCHMARK(BM_Send_Bare)->MinTime(min_time_s)->Repetitions(repetitions)->DisplayAggregatesOnly(true);
 
-// ---- ratios ----------------------------------------------------------------------------------------------------
-
-/// Passes every report on to the display reporter (console, or whatever --benchmark_format chose) and keeps each
-/// benchmark's per-call CPU time. The file reporter (--benchmark_out) is separate and unaffected.
-class capturing_reporter final : public benchmark::BenchmarkReporter {
- public:
-  explicit capturing_reporter(benchmark::BenchmarkReporter* display) : display_(display) {}
-
-  bool ReportContext(const Context& context) override { return display_->ReportContext(context); }
-
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const auto& run : runs) {
-      if (run.error_occurred) {
-        continue;
-      }
-      const double ns = run.GetAdjustedCPUTime() * 1e9 / benchmark::GetTimeUnitMultiplier(run.time_unit);
-      auto& m = measured_[run.run_name.function_name];
-      if (run.run_type == Run::RT_Iteration) {
-        m.runs.push_back(ns);
-      } else if (run.aggregate_unit == benchmark::kTime) {
-        m.aggregates[run.aggregate_name] = ns;
-      }
-    }
-    display_->ReportRuns(runs);
-  }
-
-  void Finalize() override { display_->Finalize(); }
-
-  /// Nanoseconds per call: the median of the repetitions, or nullopt if `name` did not run.
-  [[nodiscard]] std::optional<double> ns_per_call(const std::string& name) const {
-    const auto it = measured_.find(name);
-    if (it == measured_.end()) {
-      return std::nullopt;
-    }
-    const auto& m = it->second;
-    if (!m.runs.empty()) {
-      auto runs = m.runs;
-      std::sort(runs.begin(), runs.end());
-      const auto n = runs.size();
-      return n % 2 == 1 ? runs[n / 2] : (runs[n / 2 - 1] + runs[n / 2]) / 2;
-    }
-    for (const char* aggregate : {"median", "mean"}) {
-      if (const auto a = m.aggregates.find(aggregate); a != m.aggregates.end()) {
-        return a->second;
-      }
-    }
-    return std::nullopt;
-  }
-
-  [[nodiscard]] bool measured_anything() const { return !measured_.empty(); }
-
- private:
-  struct measurements {
-    std::vector<double> runs;  // per repetition
-    std::map<std::string, double, std::less<>> aggregates;
-  };
-  benchmark::BenchmarkReporter* display_;
-  std::map<std::string, measurements, std::less<>> measured_;
-};
-
-void print_ratio(std::FILE* out, const capturing_reporter& results, const char* num, const char* den,
-                 const char* target, bool (*pass)(double)) {
-  const auto a = results.ns_per_call(std::string{"BM_"} + num);
-  const auto b = results.ns_per_call(std::string{"BM_"} + den);
-  if (!a || !b || *b <= 0) {
-    std::fprintf(out, "ratio %s / %s: not measured\n", num, den);
-    return;
-  }
-  const double ratio = *a / *b;
-  if (pass == nullptr) {
-    std::fprintf(out, "ratio %s / %s = %.2f (%s)\n", num, den, ratio, target);
-  } else {
-    std::fprintf(out, "ratio %s / %s = %.2f (target %s) %s\n", num, den, ratio, target, pass(ratio) ? "PASS" : "MISS");
-  }
-}
-
-void print_summary(std::FILE* out, const capturing_reporter& results) {
-  std::fprintf(out, "\nper call (median CPU time of the repetitions):\n");
-  for (const char* name : {"BM_Baseline_DirectCall", "BM_Baseline_StdFunction", "BM_Baseline_TypeIndexMap",
-                           "BM_Execute_Bare", "BM_Execute_Default", "BM_Send_Bare"}) {
-    if (const auto ns = results.ns_per_call(name)) {
-      std::fprintf(out, "  %-26s %8.2f ns\n", name, *ns);
-    } else {
-      std::fprintf(out, "  %-26s not measured\n", name);
-    }
-  }
-  print_ratio(out, results, "Execute_Bare", "Baseline_StdFunction", "<= 2.0", [](double r) { return r <= 2.0; });
-  print_ratio(out, results, "Execute_Bare", "Baseline_TypeIndexMap", "< 1.0", [](double r) { return r < 1.0; });
-  print_ratio(out, results, "Execute_Default", "Baseline_StdFunction", "<= 50", [](double r) { return r <= 50.0; });
-  print_ratio(out, results, "Send_Bare", "Baseline_StdFunction", "informational", nullptr);
-}
-
-/// The command line as given, plus --benchmark_enable_random_interleaving=true unless it says otherwise: the
-/// repetitions of all benchmarks are then shuffled together, so a burst of load from elsewhere on the machine lands
-/// on every benchmark alike instead of skewing one side of a ratio.
-std::vector<char*> with_defaults(int argc, char** argv) {
-  static char interleave[] = "--benchmark_enable_random_interleaving=true";
-  std::vector<char*> args(argv, argv + argc);
-  const bool given = std::any_of(args.begin(), args.end(), [](const char* a) {
-    return std::string_view{a}.starts_with("--benchmark_enable_random_interleaving");
-  });
-  if (!given) {
-    args.insert(args.begin() + (argc > 0 ? 1 : 0), interleave);
-  }
-  args.push_back(nullptr);  // argv[argc] is null, as benchmark::Initialize may expect
-  return args;
-}
-
-/// True unless --benchmark_format asks for json or csv on stdout (the summary then goes to stderr, keeping stdout
-/// parseable). Read before benchmark::Initialize, which consumes the flag.
-bool display_is_console(const std::vector<char*>& args) {
-  constexpr std::string_view flag = "--benchmark_format=";
-  bool console = true;
-  for (const char* a : args) {
-    if (a == nullptr) {
-      break;
-    }
-    if (const std::string_view arg{a}; arg.starts_with(flag)) {
-      console = arg.substr(flag.size()) == "console";
-    }
-  }
-  return console;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto args = with_defaults(argc, argv);
-  const bool console = display_is_console(args);
-  int count = static_cast<int>(args.size()) - 1;
-  benchmark::Initialize(&count, args.data());
-  if (benchmark::ReportUnrecognizedArguments(count, args.data())) {
-    return 1;
-  }
-  // CreateDefaultDisplayReporter() keeps ownership of the reporter it returns.
-  capturing_reporter reporter(benchmark::CreateDefaultDisplayReporter());
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  if (reporter.measured_anything()) {
-    print_summary(console ? stdout : stderr, reporter);
-  }
-  benchmark::Shutdown();
-  return 0;  // the ratios are informational; a slow run never fails CI
+  using bench_support::ratio;
+  return bench_support::run(
+      argc, argv,
+      {"BM_Baseline_DirectCall", "BM_Baseline_StdFunction", "BM_Baseline_TypeIndexMap", "BM_Execute_Bare",
+       "BM_Execute_Default", "BM_Send_Bare"},
+      {ratio{"Execute_Bare", "Baseline_StdFunction", "<= 2.0", [](double r) { return r <= 2.0; }},
+       ratio{"Execute_Bare", "Baseline_TypeIndexMap", "< 1.0", [](double r) { return r < 1.0; }},
+       ratio{"Execute_Default", "Baseline_StdFunction", "<= 50", [](double r) { return r <= 50.0; }},
+       ratio{"Send_Bare", "Baseline_StdFunction", "informational", nullptr}});
 }

@@ -164,7 +164,7 @@ class bus {
   template <class M>
   const detail::slot& slot_of() const {
     const auto i = detail::type_index<M>();
-    if (i < slot_count_ && slots_[i].invoke != nullptr) [[likely]] {
+    if (i < slot_count_ && slots_[i].direct != nullptr) [[likely]] {  // `direct` is loaded for the call anyway
       return slots_[i];
     }
     throw_unknown(wire_name_v<M>, detail::type_name<M>());

@@ -130,7 +130,7 @@ class context {
     return deadline_ != no_deadline && clock::now().time_since_epoch().count() >= deadline_;
   }
   /// 1 for the first try; retries (which come with later routes and stores) count up.
-  [[nodiscard]] std::uint32_t attempt() const noexcept { return attempt_; }
+  [[nodiscard]] std::uint32_t attempt() const noexcept { return retries_ + 1; }
 
   /// The header's value (headers set by middleware shadow the caller's), or nullopt.
   [[nodiscard]] std::optional<std::string_view> header(std::string_view name) const noexcept;
@@ -164,14 +164,14 @@ class context {
   friend class cmdbus::bus;
   friend class cmdbus::retry_middleware;
   static constexpr clock::rep no_deadline = clock::duration::max().count();
-  static constexpr unsigned char have_id = 1;
-  static constexpr unsigned char have_trace = 2;
-  static constexpr unsigned char have_span = 4;
+  static constexpr std::uint32_t have_id = 1;
+  static constexpr std::uint32_t have_trace = 2;
+  static constexpr std::uint32_t have_span = 4;
 
   void make_id() const noexcept;
   /// Before another attempt: count it, and forget the events the failed attempt emitted.
   void prepare_retry() noexcept {
-    ++attempt_;
+    ++retries_;
     if (extras_ != nullptr) {
       extras_->events.clear();
     }
@@ -181,18 +181,20 @@ class context {
   [[nodiscard]] bool has_events() const noexcept { return extras_ != nullptr && !extras_->events.empty(); }
   [[nodiscard]] const dispatch_options* options() const noexcept { return options_; }
 
+  // Set from the constructor's arguments first, then the members that start at zero side by side, so the compiler
+  // clears them with a few wide stores: a bare dispatch builds this whole object in a handful of instructions.
   cmdbus::bus* bus_;
   const message_info* info_;
   context* parent_;
+  clock::rep deadline_ = no_deadline;
   const dispatch_options* options_;
   cmdbus::unit_of_work* uow_ = nullptr;
-  clock::rep deadline_ = no_deadline;
-  std::uint32_t attempt_ = 1;
-  mutable unsigned char have_ = 0;
+  detail::context_extras* extras_ = nullptr;  // owned; freed out of line so the destructor stays two instructions
+  std::uint32_t retries_ = 0;                 // attempt() - 1
+  mutable std::uint32_t have_ = 0;            // a full word, so that it and retries_ clear together with extras_
   union {  // not constructed here: filled on first use, so a context that never needs ids never pays for them
     mutable detail::lazy_ids lazy_;
   };
-  detail::context_extras* extras_ = nullptr;  // owned; freed out of line so the destructor stays two instructions
 };
 
 }  // namespace cmdbus

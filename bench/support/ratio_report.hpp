@@ -1,0 +1,28 @@
+// Benchmark support: run Google Benchmark as usual (console output, --benchmark_out JSON), then print per-call times
+// and the ratios an issue asks for, all taken from this one run (median CPU time of the repetitions).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace bench_support {
+
+/// `numerator / denominator` of per-call time ("BM_" is prepended to both). With `throughput`, the ratio printed is
+/// the numerator's throughput over the denominator's (the inverse of the time ratio).
+struct ratio {
+  const char* numerator;
+  const char* denominator;
+  const char* target;    ///< "<= 2.0", or "informational"
+  bool (*pass)(double);  ///< null: informational
+  bool throughput = false;
+};
+
+enum class clock_kind { cpu, real };
+
+/// Parses benchmark flags (random interleaving on unless given), runs the registered benchmarks, prints `names`'
+/// per-call times and the ratios. Returns the process exit code (0 unless the command line was bad). CPU time suits
+/// pure computation; real time suits work that waits on I/O (a database).
+int run(int argc, char** argv, const std::vector<std::string>& names, const std::vector<ratio>& ratios,
+        clock_kind clock = clock_kind::cpu);
+
+}  // namespace bench_support
