@@ -44,7 +44,9 @@ struct store_factory {
   std::string name;
   std::function<std::unique_ptr<store_adapter>(std::string& skip_reason)> make;
 };
-inline void PrintTo(const store_factory& f, std::ostream* os) { *os << f.name; }
+inline void PrintTo(const store_factory& f, std::ostream* os) {
+  *os << f.name;
+}
 inline std::string factory_name(const ::testing::TestParamInfo<store_factory>& info) {
   return info.param.name;
 }

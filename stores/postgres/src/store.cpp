@@ -13,6 +13,7 @@
 #include <libpq-fe.h>
 
 #include "cmdbus/bus.hpp"
+#include "cmdbus/transaction_middleware.hpp"
 #include "cmdbus/unit_of_work.hpp"
 
 namespace cmdbus::postgres {
@@ -184,90 +185,51 @@ class lease {
 
 // ---- the unit of work -----------------------------------------------------------------------------------------
 
-/// One command's transaction (and the savepoints of the commands that joined it).
-class transaction final : public cmdbus::unit_of_work {
+/// One command's transaction on a pooled connection.
+class pooled_transaction final : public transaction_middleware::transaction {
  public:
-  transaction(const store::state* owner, connection& c) noexcept : owner_(owner), conn_(&c) {}
-  [[nodiscard]] const void* store_identity() const noexcept override { return owner_; }
-  [[nodiscard]] connection& conn() const noexcept { return *conn_; }
-  std::uint32_t next_savepoint() noexcept { return ++savepoints_; }
+  explicit pooled_transaction(store::state& st) : transaction_middleware::transaction(&st), lease_(st) {}
+  [[nodiscard]] connection& conn() const noexcept { return *lease_; }
 
  private:
-  const store::state* owner_;
-  connection* conn_;
-  std::uint32_t savepoints_ = 0;
+  lease lease_;
 };
 
-class unit_of_work_middleware final : public middleware {
+class unit_of_work_middleware final : public transaction_middleware {
  public:
-  explicit unit_of_work_middleware(std::shared_ptr<store::state> st) : st_(std::move(st)) {}
-
-  void invoke(invocation& call, next_step next) override {
-    context& ctx = call.ctx();
-    if (auto* outer = open_transaction(ctx)) {
-      join(*outer, next);
-    } else {
-      run_root(ctx, call.message().kind == message_kind::query, next);
-    }
-  }
+  explicit unit_of_work_middleware(std::shared_ptr<store::state> st)
+      : transaction_middleware(st.get()), st_(std::move(st)) {}
 
  private:
   using control = detail::transaction_control;
 
-  /// This store's transaction that `ctx` runs in, looking past another store's unit of work in between: a second
-  /// transaction of the same store would wait for the row locks of the first, which waits for it, forever.
-  [[nodiscard]] transaction* open_transaction(const context& ctx) const noexcept {
-    for (const context* c = &ctx; c != nullptr; c = c->parent()) {
-      if (auto* uow = c->unit_of_work(); uow != nullptr && uow->store_identity() == st_.get()) {
-        return static_cast<transaction*>(uow);
-      }
-    }
-    return nullptr;
+  std::unique_ptr<transaction_type> begin(bool read_only) override {
+    auto tx = std::make_unique<pooled_transaction>(*st_);
+    control::run(tx->conn(), read_only ? st_->begin_read : st_->begin_write);
+    return tx;
   }
-
-  void run_root(context& ctx, bool read_only, const next_step& next) {
-    lease l(*st_);
-    connection& c = *l;
-    transaction tx(st_.get(), c);
-    control::run(c, read_only ? st_->begin_read : st_->begin_write);
-    ctx.set_unit_of_work(&tx);
+  void commit(transaction_type& tx) override { control::commit(conn(tx)); }
+  void rollback(transaction_type& tx) noexcept override { control::rollback(conn(tx)); }
+  void savepoint(transaction_type& tx, const std::string& name) override {
+    control::run(conn(tx), "SAVEPOINT " + name);
+  }
+  void release(transaction_type& tx, const std::string& name) override {
+    control::run(conn(tx), "RELEASE SAVEPOINT " + name);
+  }
+  void rollback_to(transaction_type& tx, const std::string& name) noexcept override {
+    connection& c = conn(tx);
+    if (!c.healthy()) {
+      return;
+    }
     try {
-      next();
-    } catch (...) {
-      ctx.set_unit_of_work(nullptr);
-      control::rollback(c);
-      throw;
+      control::run(c, "ROLLBACK TO SAVEPOINT " + name + "; RELEASE SAVEPOINT " + name);
+    } catch (...) {  // NOLINT(bugprone-empty-catch): the original error is what the caller must see
+      // The outer transaction is unusable now; it fails on its own next statement or at COMMIT.
     }
-    ctx.set_unit_of_work(nullptr);
-    control::commit(c);
-    if (!read_only) {
-      st_->committed.fetch_add(1, std::memory_order_release);
-    }
-    l.give_back();  // before the subscribers: a command they dispatch needs a connection of its own
-    ctx.bus().after_commit(ctx, tx.take_deferred());
   }
+  void committed() noexcept override { st_->committed.fetch_add(1, std::memory_order_release); }
 
-  // A nested command: a savepoint inside the outer transaction, undone alone if the outer handler catches.
-  static void join(transaction& tx, const next_step& next) {
-    connection& c = tx.conn();
-    const std::string name = fmt::format("cmdbus_{}", tx.next_savepoint());
-    control::run(c, "SAVEPOINT " + name);
-    const auto mark = tx.mark();
-    try {
-      next();
-    } catch (...) {
-      if (c.healthy()) {
-        try {
-          control::run(c, "ROLLBACK TO SAVEPOINT " + name + "; RELEASE SAVEPOINT " + name);
-        } catch (...) {  // NOLINT(bugprone-empty-catch): the original error is what the caller must see
-          // The outer transaction is unusable now; it fails on its own next statement or at COMMIT.
-        }
-      }
-      tx.discard_after(mark);
-      throw;
-    }
-    control::run(c, "RELEASE SAVEPOINT " + name);
-  }
+  static connection& conn(transaction_type& tx) noexcept { return static_cast<pooled_transaction&>(tx).conn(); }
 
   std::shared_ptr<store::state> st_;
 };
@@ -311,7 +273,7 @@ const options& store::settings() const noexcept {
 connection& connection_of(const context& ctx) {
   // The nearest PostgreSQL unit of work up the chain of parents (another store's may sit in between).
   for (const context* c = &ctx; c != nullptr; c = c->parent()) {
-    if (const auto* tx = dynamic_cast<const transaction*>(c->unit_of_work())) {
+    if (const auto* tx = dynamic_cast<const pooled_transaction*>(c->unit_of_work())) {
       return tx->conn();
     }
   }

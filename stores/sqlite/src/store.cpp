@@ -6,10 +6,13 @@
 #include <string>
 
 #include "cmdbus/bus.hpp"
+#include "cmdbus/transaction_middleware.hpp"
 #include "cmdbus/unit_of_work.hpp"
 #include "pool.hpp"
 
 namespace cmdbus::sqlite {
+
+using cmdbus::transaction_middleware;
 
 struct store::state {
   options settings;
@@ -24,21 +27,6 @@ struct store::state {
 
 namespace {
 
-/// One command's transaction (and the savepoints of the commands that joined it).
-class transaction final : public cmdbus::unit_of_work {
- public:
-  transaction(const store::state& owner, detail::pool::lease lease) noexcept
-      : owner_(&owner), lease_(std::move(lease)) {}
-  [[nodiscard]] const void* store_identity() const noexcept override { return owner_; }
-  [[nodiscard]] connection& conn() const noexcept { return lease_.get(); }
-  std::uint32_t next_savepoint() noexcept { return ++savepoints_; }
-
- private:
-  const store::state* owner_;
-  detail::pool::lease lease_;
-  std::uint32_t savepoints_ = 0;
-};
-
 void rollback_quietly(connection& c, std::string_view sql) noexcept {
   try {
     c.exec_script(sql);
@@ -46,61 +34,39 @@ void rollback_quietly(connection& c, std::string_view sql) noexcept {
   }
 }
 
-class unit_of_work_middleware final : public middleware {
+/// One command's transaction on a pooled connection.
+class pooled_transaction final : public transaction_middleware::transaction {
  public:
-  explicit unit_of_work_middleware(std::shared_ptr<store::state> s) : state_(std::move(s)) {}
-
-  void invoke(invocation& call, next_step next) override {
-    context& ctx = call.ctx();
-    if (auto* outer = ctx.unit_of_work(); outer != nullptr && outer->store_identity() == state_.get()) {
-      join(static_cast<transaction&>(*outer), next);
-    } else {
-      run_root(ctx, call.message().kind == message_kind::query, next);
-    }
-  }
+  pooled_transaction(const void* store, detail::pool::lease lease) noexcept
+      : transaction_middleware::transaction(store), lease_(std::move(lease)) {}
+  [[nodiscard]] connection& conn() const noexcept { return lease_.get(); }
 
  private:
-  // A nested command: a savepoint inside the outer transaction, undone alone if the outer handler catches.
-  static void join(transaction& tx, const next_step& next) {
-    const auto name = fmt::format("cmdbus_{}", tx.next_savepoint());
-    auto& c = tx.conn();
-    c.exec_script("SAVEPOINT " + name);
-    const auto mark = tx.mark();
-    try {
-      next();
-    } catch (...) {
-      rollback_quietly(c, "ROLLBACK TO " + name);
-      rollback_quietly(c, "RELEASE " + name);
-      tx.discard_after(mark);
-      throw;
-    }
-    c.exec_script("RELEASE " + name);
-  }
+  detail::pool::lease lease_;
+};
 
-  void run_root(context& ctx, bool read_only, const next_step& next) {
-    std::vector<cmdbus::detail::pending_event> committed_events;
-    {
-      transaction tx(*state_, state_->pool.acquire());
-      auto& c = tx.conn();
-      // IMMEDIATE takes the write lock now, so a busy database fails here (transient) instead of half-way through.
-      c.prepare(read_only ? "BEGIN DEFERRED" : "BEGIN IMMEDIATE").step();
-      ctx.set_unit_of_work(&tx);
-      try {
-        next();
-        c.prepare("COMMIT").step();
-      } catch (...) {
-        ctx.set_unit_of_work(nullptr);
-        rollback_quietly(c, "ROLLBACK");
-        throw;
-      }
-      ctx.set_unit_of_work(nullptr);
-      if (!read_only) {
-        state_->committed.fetch_add(1, std::memory_order_release);
-      }
-      committed_events = tx.take_deferred();
-    }  // the connection goes back to the pool before after-commit subscribers run
-    ctx.bus().after_commit(ctx, std::move(committed_events));
+class unit_of_work_middleware final : public transaction_middleware {
+ public:
+  explicit unit_of_work_middleware(std::shared_ptr<store::state> s)
+      : transaction_middleware(s.get()), state_(std::move(s)) {}
+
+ private:
+  std::unique_ptr<transaction_type> begin(bool read_only) override {
+    auto tx = std::make_unique<pooled_transaction>(state_.get(), state_->pool.acquire());
+    // IMMEDIATE takes the write lock now, so a busy database fails here (transient) instead of half-way through.
+    tx->conn().prepare(read_only ? "BEGIN DEFERRED" : "BEGIN IMMEDIATE").step();
+    return tx;
   }
+  void commit(transaction_type& tx) override { conn(tx).prepare("COMMIT").step(); }
+  void rollback(transaction_type& tx) noexcept override { rollback_quietly(conn(tx), "ROLLBACK"); }
+  void savepoint(transaction_type& tx, const std::string& name) override { conn(tx).exec_script("SAVEPOINT " + name); }
+  void release(transaction_type& tx, const std::string& name) override { conn(tx).exec_script("RELEASE " + name); }
+  void rollback_to(transaction_type& tx, const std::string& name) noexcept override {
+    rollback_quietly(conn(tx), "ROLLBACK TO " + name + "; RELEASE " + name);
+  }
+  void committed() noexcept override { state_->committed.fetch_add(1, std::memory_order_release); }
+
+  static connection& conn(transaction_type& tx) noexcept { return static_cast<pooled_transaction&>(tx).conn(); }
 
   std::shared_ptr<store::state> state_;
 };
@@ -141,8 +107,11 @@ const options& store::settings() const noexcept {
 }
 
 connection& connection_of(const context& ctx) {
-  if (auto* tx = dynamic_cast<transaction*>(ctx.unit_of_work())) {
-    return tx->conn();
+  // The nearest SQLite transaction up the chain (a command of another store's unit of work may sit in between).
+  for (const context* c = &ctx; c != nullptr; c = c->parent()) {
+    if (auto* tx = dynamic_cast<pooled_transaction*>(c->unit_of_work())) {
+      return tx->conn();
+    }
   }
   throw std::logic_error(
       fmt::format("sqlite: '{}' asked for its SQLite connection, but it runs in no SQLite unit "

@@ -1,0 +1,70 @@
+// cmdbus/transaction_middleware.hpp — the unit-of-work flow every store shares; a store supplies the SQL.
+//
+// For store authors. A command with no open transaction of this store begins one, runs the handler and its
+// projections, commits (or rolls back on any exception), gives the connection back, and then hands the committed
+// events to the after-commit subscribers. A command dispatched inside it joins under a savepoint that is undone
+// alone if the outer handler catches the failure. Looking for the open transaction walks up the whole chain of
+// parents, past other stores' units of work: a second transaction of the same store would wait on the first's locks.
+//
+//   class my_uow final : public cmdbus::transaction_middleware {
+//     std::unique_ptr<transaction> begin(bool read_only) override;   // take a connection, BEGIN
+//     void commit(transaction&) override;                            // COMMIT (throw on failure)
+//     void rollback(transaction&) noexcept override;                 // ROLLBACK, errors swallowed
+//     void savepoint(transaction&, const std::string& name) override;
+//     void release(transaction&, const std::string& name) override;
+//     void rollback_to(transaction&, const std::string& name) noexcept override;
+//   };
+//
+// Contains: `transaction_middleware`.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "cmdbus/middleware.hpp"
+#include "cmdbus/unit_of_work.hpp"
+
+namespace cmdbus {
+
+class transaction_middleware : public middleware {
+ public:
+  void invoke(invocation& call, next_step next) final;
+
+  /// One open transaction; a store derives from it to hold its connection.
+  class transaction : public unit_of_work {
+   public:
+    explicit transaction(const void* store) noexcept : store_(store) {}
+    [[nodiscard]] const void* store_identity() const noexcept final { return store_; }
+
+   private:
+    friend class transaction_middleware;
+    const void* store_;
+    std::uint32_t savepoints_ = 0;
+  };
+
+  using transaction_type = transaction;
+
+ protected:
+  /// `store` identifies the store instance (its transactions say so in store_identity()).
+  explicit transaction_middleware(const void* store) noexcept : store_(store) {}
+
+  /// Takes a connection and begins; a read-only transaction for queries.
+  [[nodiscard]] virtual std::unique_ptr<transaction> begin(bool read_only) = 0;
+  virtual void commit(transaction& tx) = 0;
+  virtual void rollback(transaction& tx) noexcept = 0;
+  virtual void savepoint(transaction& tx, const std::string& name) = 0;
+  virtual void release(transaction& tx, const std::string& name) = 0;
+  virtual void rollback_to(transaction& tx, const std::string& name) noexcept = 0;
+  /// After a write transaction committed (before after-commit subscribers run).
+  virtual void committed() noexcept {}
+
+ private:
+  [[nodiscard]] transaction* open_transaction(const context& ctx) const noexcept;
+  void run_root(context& ctx, bool read_only, const next_step& next);
+  void join(transaction& tx, const next_step& next);
+
+  const void* store_;
+};
+
+}  // namespace cmdbus

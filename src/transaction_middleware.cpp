@@ -1,0 +1,64 @@
+#include "cmdbus/transaction_middleware.hpp"
+
+#include <string>
+#include <vector>
+
+#include "cmdbus/bus.hpp"
+
+namespace cmdbus {
+
+void transaction_middleware::invoke(invocation& call, next_step next) {
+  context& ctx = call.ctx();
+  if (auto* outer = open_transaction(ctx)) {
+    join(*outer, next);
+  } else {
+    run_root(ctx, call.message().kind == message_kind::query, next);
+  }
+}
+
+transaction_middleware::transaction* transaction_middleware::open_transaction(const context& ctx) const noexcept {
+  for (const context* c = &ctx; c != nullptr; c = c->parent()) {
+    if (auto* uow = c->unit_of_work(); uow != nullptr && uow->store_identity() == store_) {
+      return static_cast<transaction*>(uow);
+    }
+  }
+  return nullptr;
+}
+
+void transaction_middleware::run_root(context& ctx, bool read_only, const next_step& next) {
+  std::vector<detail::pending_event> committed_events;
+  {
+    const auto tx = begin(read_only);
+    ctx.set_unit_of_work(tx.get());
+    try {
+      next();
+      commit(*tx);
+    } catch (...) {
+      ctx.set_unit_of_work(nullptr);
+      rollback(*tx);
+      throw;
+    }
+    ctx.set_unit_of_work(nullptr);
+    if (!read_only) {
+      committed();
+    }
+    committed_events = tx->take_deferred();
+  }  // the connection goes back before the subscribers run: a command they dispatch may need one
+  ctx.bus().after_commit(ctx, std::move(committed_events));
+}
+
+void transaction_middleware::join(transaction& tx, const next_step& next) {
+  const std::string name = "cmdbus_" + std::to_string(++tx.savepoints_);
+  savepoint(tx, name);
+  const auto mark = tx.mark();
+  try {
+    next();
+  } catch (...) {
+    rollback_to(tx, name);
+    tx.discard_after(mark);
+    throw;
+  }
+  release(tx, name);
+}
+
+}  // namespace cmdbus
