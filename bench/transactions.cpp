@@ -6,17 +6,28 @@
 //                            UPDATEs, emits Transferred, and a projection INSERTs the ledger row, in one transaction
 // Both on a file database in a temporary directory, WAL, synchronous=NORMAL. The target: bus throughput at least
 // 0.9 x raw, printed as "throughput ratio Bus_SQLite_Transfer / Raw_SQLite_Transfer".
+//
+//   BM_Raw_Postgres_Transfer / BM_Bus_Postgres_Transfer   the same pair against the PostgreSQL server named by
+//                            $CMDBUS_TEST_PG (`./run bench transactions` starts a throwaway one); skipped without it.
 #include <benchmark/benchmark.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "cmdbus/cmdbus.hpp"
 #include "cmdbus/sqlite/store.hpp"
+#if defined(CMDBUS_BENCH_POSTGRES)
+#include <libpq-fe.h>
+
+#include "cmdbus/postgres/store.hpp"
+#endif
 #include "support/ratio_report.hpp"
 
 namespace {
@@ -145,6 +156,96 @@ void BM_Bus_SQLite_Transfer(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+#if defined(CMDBUS_BENCH_POSTGRES)
+// ---- PostgreSQL ------------------------------------------------------------------------------------------------
+
+constexpr const char* pg_debit = "UPDATE account SET balance = balance - $1 WHERE id = $2";
+constexpr const char* pg_credit = "UPDATE account SET balance = balance + $1 WHERE id = $2";
+constexpr const char* pg_ledger = "INSERT INTO ledger (from_id, to_id, amount) VALUES ($1, $2, $3)";
+
+/// The server from $CMDBUS_TEST_PG with fresh bench tables, or nullopt (the benchmark is then skipped).
+std::optional<std::string> pg_setup(benchmark::State& state) {
+  const char* conninfo = std::getenv("CMDBUS_TEST_PG");
+  if (conninfo == nullptr || *conninfo == '\0') {
+    state.SkipWithError("no PostgreSQL: set CMDBUS_TEST_PG (./run bench transactions starts one)");
+    return std::nullopt;
+  }
+  cmdbus::postgres::store setup({.conninfo = conninfo, .pool_size = 1});
+  setup.exec_script(R"sql(
+    DROP TABLE IF EXISTS ledger; DROP TABLE IF EXISTS account;
+    CREATE TABLE account (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL CHECK (balance >= 0));
+    CREATE TABLE ledger (id BIGSERIAL PRIMARY KEY, from_id BIGINT NOT NULL, to_id BIGINT NOT NULL,
+                         amount BIGINT NOT NULL);
+    INSERT INTO account SELECT g, 1000000000 FROM generate_series(0, 99) g;
+  )sql");
+  return std::string{conninfo};
+}
+
+void BM_Raw_Postgres_Transfer(benchmark::State& state) {
+  const auto conninfo = pg_setup(state);
+  if (!conninfo) {
+    return;
+  }
+  PGconn* c = PQconnectdb(conninfo->c_str());
+  auto exec = [c](const char* sql, int n = 0, const char* const* params = nullptr) {
+    PGresult* r = PQexecPrepared(c, sql, n, params, nullptr, nullptr, 0);
+    const auto status = PQresultStatus(r);
+    PQclear(r);
+    if (status != PGRES_COMMAND_OK) {
+      throw std::runtime_error(PQerrorMessage(c));
+    }
+  };
+  for (const auto& [name, sql] :
+       {std::pair{"begin", "BEGIN"}, std::pair{"commit", "COMMIT"}, std::pair{"debit", pg_debit},
+        std::pair{"credit", pg_credit}, std::pair{"ledger", pg_ledger}}) {
+    PQclear(PQprepare(c, name, sql, 0, nullptr));
+  }
+  std::int64_t n = 0;
+  for (auto _ : state) {
+    const auto from = std::to_string(n % accounts);
+    const auto to = std::to_string((n + 1) % accounts);
+    const char* debit[] = {"1", from.c_str()};
+    const char* credit[] = {"1", to.c_str()};
+    const char* ledger[] = {from.c_str(), to.c_str(), "1"};
+    exec("begin");
+    exec("debit", 2, debit);
+    exec("credit", 2, credit);
+    exec("ledger", 3, ledger);
+    exec("commit");
+    ++n;
+  }
+  PQfinish(c);
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_Bus_Postgres_Transfer(benchmark::State& state) {
+  const auto conninfo = pg_setup(state);
+  if (!conninfo) {
+    return;
+  }
+  cmdbus::postgres::store store({.conninfo = *conninfo, .pool_size = 1});
+  cmdbus::bus_builder b;
+  b.use(cmdbus::make_retry());
+  b.use(store.unit_of_work());
+  b.handle<Transfer>([](const Transfer& t, cmdbus::context& ctx) {
+    auto& db = cmdbus::postgres::connection_of(ctx);
+    db.execute(pg_debit, t.amount, t.from);
+    db.execute(pg_credit, t.amount, t.to);
+    ctx.emit(Transferred{t.from, t.to, t.amount});
+  });
+  b.project<Transferred>([](const Transferred& e, cmdbus::context& ctx) {
+    cmdbus::postgres::connection_of(ctx).execute(pg_ledger, e.from, e.to, e.amount);
+  });
+  cmdbus::bus bus{std::move(b)};
+  std::int64_t n = 0;
+  for (auto _ : state) {
+    bus.execute(Transfer{n % accounts, (n + 1) % accounts, 1});
+    ++n;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+#endif
+
 constexpr double min_time_s = 0.5;
 constexpr int repetitions = 5;
 BENCHMARK(BM_Raw_SQLite_Transfer)
@@ -157,13 +258,27 @@ BENCHMARK(BM_Bus_SQLite_Transfer)
     ->MinTime(min_time_s)
     ->Repetitions(repetitions)
     ->DisplayAggregatesOnly(true);
+#if defined(CMDBUS_BENCH_POSTGRES)
+BENCHMARK(BM_Raw_Postgres_Transfer)
+    ->UseRealTime()
+    ->MinTime(min_time_s)
+    ->Repetitions(repetitions)
+    ->DisplayAggregatesOnly(true);
+BENCHMARK(BM_Bus_Postgres_Transfer)
+    ->UseRealTime()
+    ->MinTime(min_time_s)
+    ->Repetitions(repetitions)
+    ->DisplayAggregatesOnly(true);
+#endif
 
 }  // namespace
 
 int main(int argc, char** argv) {
   using bench_support::ratio;
   return bench_support::run(
-      argc, argv, {"BM_Raw_SQLite_Transfer", "BM_Bus_SQLite_Transfer"},
-      {ratio{"Bus_SQLite_Transfer", "Raw_SQLite_Transfer", ">= 0.9", [](double r) { return r >= 0.9; }, true}},
+      argc, argv,
+      {"BM_Raw_SQLite_Transfer", "BM_Bus_SQLite_Transfer", "BM_Raw_Postgres_Transfer", "BM_Bus_Postgres_Transfer"},
+      {ratio{"Bus_SQLite_Transfer", "Raw_SQLite_Transfer", ">= 0.9", [](double r) { return r >= 0.9; }, true},
+       ratio{"Bus_Postgres_Transfer", "Raw_Postgres_Transfer", "informational", nullptr, true}},
       bench_support::clock_kind::real);
 }
