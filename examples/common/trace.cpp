@@ -1,4 +1,4 @@
-#include "trace.hpp"
+#include "common/trace.hpp"
 
 #include <fmt/format.h>
 
@@ -9,7 +9,7 @@
 #include <cmdbus/context.hpp>
 #include <cmdbus/error.hpp>
 
-namespace bank {
+namespace examples {
 
 void trace_recorder::start() {
   const std::lock_guard lock(mutex_);
@@ -107,4 +107,4 @@ std::vector<std::string> trace_problems(const std::vector<trace_entry>& entries)
   return problems;
 }
 
-}  // namespace bank
+}  // namespace examples

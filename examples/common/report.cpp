@@ -1,12 +1,10 @@
-#include "report.hpp"
+#include "common/report.hpp"
 
 #include <fmt/format.h>
 
 #include <chrono>
 
-#include "money.hpp"
-
-namespace bank {
+namespace examples {
 namespace {
 
 std::string format_latency(std::chrono::nanoseconds d) {
@@ -21,6 +19,11 @@ std::string format_latency(std::chrono::nanoseconds d) {
 }
 
 }  // namespace
+
+std::string format_money(std::int64_t cents) {
+  const std::int64_t magnitude = cents < 0 ? -cents : cents;
+  return fmt::format("{}${}.{:02}", cents < 0 ? "-" : "", magnitude / 100, magnitude % 100);
+}
 
 void print_section(std::string_view letter, std::string_view title) {
   const auto heading = letter.empty() ? std::string{title} : fmt::format("({}) {}", letter, title);
@@ -41,12 +44,6 @@ void print_error(const cmdbus::error& e) {
   fmt::print("    id:        {}\n", e.id().to_string());
 }
 
-void print_accounts(const std::vector<account_view>& accounts) {
-  for (const auto& a : accounts) {
-    fmt::print("  {:<9} {:<8} {:>12}{}\n", a.id, a.owner, format_money(a.balance), a.frozen ? "  (frozen)" : "");
-  }
-}
-
 void print_metrics(const cmdbus::metrics_middleware& metrics) {
   fmt::print("  {:<26} {:<7} {:>7} {:>7} {:>8} {:>9} {:>6} {:>10} {:>10} {:>10}\n", "type", "kind", "count", "ok",
              "rejected", "transient", "fatal", "p50", "p99", "mean");
@@ -65,4 +62,4 @@ bool checks::expect(bool ok, std::string_view what) {
   return ok;
 }
 
-}  // namespace bank
+}  // namespace examples

@@ -1,4 +1,4 @@
-// trace.hpp — a middleware that records, while switched on, every command it sees with its ids and its outcome,
+// common/trace.hpp — a middleware that records, while switched on, every command it sees with its ids and its outcome,
 // in the order they started; enough to draw the call tree of a nested chain and to check its ids.
 #pragma once
 
@@ -11,7 +11,7 @@
 #include <cmdbus/id.hpp>
 #include <cmdbus/middleware.hpp>
 
-namespace bank {
+namespace examples {
 
 struct trace_entry {
   std::size_t depth = 0;  ///< 0 for a command the application dispatched, 1 for its children, ...
@@ -44,4 +44,4 @@ void print_trace(const std::vector<trace_entry>& entries);
 /// child's causation id must be its parent's id (a root's is nil). Empty when all is well.
 [[nodiscard]] std::vector<std::string> trace_problems(const std::vector<trace_entry>& entries);
 
-}  // namespace bank
+}  // namespace examples
