@@ -60,7 +60,9 @@ class database {
 
   [[nodiscard]] examples::dialect dialect() const noexcept;
   /// "sqlite /abs/data/bank.db (WAL, synchronous=NORMAL)"; never a password.
-  [[nodiscard]] const std::string& description() const noexcept { return description_; }
+  [[nodiscard]] const std::string& description() const noexcept {
+    return description_;
+  }
 
   /// The store's unit-of-work middleware; `use()` it after cmdbus::make_retry().
   [[nodiscard]] std::shared_ptr<cmdbus::middleware> unit_of_work();
