@@ -86,9 +86,21 @@ constexpr std::string_view wire_name_v = [] {
   }
 }();
 
+namespace detail {
+/// What a partition key may be: text (std::string, std::string_view, const char*) or an integer.
+template <class K>
+concept partition_key_type = std::is_convertible_v<K, std::string_view> || std::is_integral_v<std::remove_cvref_t<K>>;
+}  // namespace detail
+
+/// M declares `partition_key()`, of any type (make_message_info rejects a type that is no key).
+template <class M>
+concept declares_partition_key = requires(const M& m) {
+  m.partition_key();
+};
+
 template <class M>
 concept has_partition_key = requires(const M& m) {
-  { m.partition_key() } -> std::convertible_to<std::string_view>;
+  { m.partition_key() } -> detail::partition_key_type;
 };
 
 /// validate() may return void (and throw to reject) or std::optional<std::string> (a message rejects).

@@ -48,9 +48,16 @@ template <class M>
       }
     };
   }
+  static_assert(!declares_partition_key<M> || has_partition_key<M>,
+                "cmdbus: M::partition_key() must return text (std::string, std::string_view) or an integer");
   if constexpr (has_partition_key<M>) {
     info.partition_key = [](const void* p) -> std::string {
-      return std::string{static_cast<const M*>(p)->partition_key()};
+      const auto& key = static_cast<const M*>(p)->partition_key();
+      if constexpr (std::is_integral_v<std::remove_cvref_t<decltype(key)>>) {
+        return std::to_string(key);
+      } else {
+        return std::string{std::string_view{key}};
+      }
     };
   }
   return info;

@@ -10,6 +10,10 @@ struct Deposit {
 struct Ping {
   static constexpr std::string_view command_name = "ping";
 };
+struct Keyed {  // a partition key that is neither text nor an integer
+  static constexpr std::string_view command_name = "keyed";
+  [[nodiscard]] double partition_key() const { return 1.5; }
+};
 struct Other {
   long amount = 0;
 };
@@ -24,6 +28,8 @@ int main() {
   b.handle<Deposit>([](const Deposit&) { return std::string{"not a long"}; });
 #elif defined(CASE_result_for_void)
   b.handle<Ping>([](const Ping&) { return 1; });
+#elif defined(CASE_bad_partition_key)
+  b.handle<Keyed>([](const Keyed&) {});
 #elif defined(CASE_not_a_message)
   b.handle<Other>([](const Other& o) { return o.amount; });
 #endif

@@ -47,6 +47,24 @@ TEST(Builder, AFailedRegistrationLeavesTheFirstHandlerInPlace) {
   EXPECT_EQ(bus.execute(test::Add{1, 2}), 3);
 }
 
+struct IntKeyed {
+  static constexpr std::string_view command_name = "test.int_keyed";
+  long account = 0;
+  [[nodiscard]] long partition_key() const { return account; }
+};
+
+TEST(Builder, PartitionKeysMayBeTextOrIntegers) {
+  const auto text = cmdbus::make_message_info<test::Withdraw>();
+  const test::Withdraw w{"acc-7", 1};
+  ASSERT_NE(text.partition_key, nullptr);
+  EXPECT_EQ(text.partition_key(&w), "acc-7");
+  const auto integer = cmdbus::make_message_info<IntKeyed>();
+  const IntKeyed k{42};
+  ASSERT_NE(integer.partition_key, nullptr);
+  EXPECT_EQ(integer.partition_key(&k), "42");
+  EXPECT_EQ(cmdbus::make_message_info<test::Ping>().partition_key, nullptr);
+}
+
 TEST(Builder, HandlerObjectsAndContextOptional) {
   struct Adder {
     int bias;
