@@ -11,6 +11,7 @@
 #include "builder_state.hpp"
 #include "cmdbus/unit_of_work.hpp"
 #include "cmdbus/validation.hpp"
+#include "local_route.hpp"
 #include "route_resolver.hpp"
 
 namespace cmdbus {
@@ -26,6 +27,9 @@ struct bus::state {
   std::atomic<std::uint64_t> after_commit_failures{0};
   std::vector<std::shared_ptr<middleware>> owned_middleware;
   std::vector<route_entry> routes;
+  std::atomic<std::uint64_t> unobserved_failures{0};
+  // Last, so destroyed first: workers stop before the handlers and tables they use go away.
+  std::vector<std::unique_ptr<detail::local_route>> local_routes;
 };
 
 namespace {
@@ -120,11 +124,57 @@ bus::bus(bus_builder builder) : state_(std::make_unique<state>()) {
     }
   }
 
+  // Asynchronous routes: their workers start now, and each command routed there points at its route.
+  for (const auto& def : resolved.local_routes) {
+    st.local_routes.push_back(std::make_unique<detail::local_route>(*this, def));
+  }
+  for (const auto& entry : st.routes) {
+    for (const auto& r : st.local_routes) {
+      if (r->name() != entry.route) {
+        continue;
+      }
+      for (const auto& m : regs.messages) {
+        if (m.info.wire_name == entry.command) {
+          st.slots[m.info.index].async = r.get();
+        }
+      }
+    }
+  }
+
   slots_ = st.slots.data();
   slot_count_ = static_cast<std::uint32_t>(st.slots.size());
 }
 
-bus::~bus() = default;
+bus::~bus() {
+  stop();
+}
+
+std::uint64_t bus::stop() {
+  std::uint64_t ran = 0;
+  for (auto& r : state_->local_routes) {
+    ran += r->stop();
+  }
+  return ran;
+}
+
+std::uint64_t bus::unobserved_failures() const noexcept {
+  return state_->unobserved_failures.load(std::memory_order_relaxed);
+}
+
+void bus::report_unobserved(const error& e) noexcept {
+  state_->unobserved_failures.fetch_add(1, std::memory_order_relaxed);
+  try {
+    spdlog::error("cmdbus: posted command failed with nobody waiting: {}", e.describe());
+  } catch (...) {  // NOLINT(bugprone-empty-catch): logging must not take a worker down; the count above stands
+  }
+}
+
+void bus::throw_execute_timeout(const detail::slot& s, command_id id, std::chrono::nanoseconds waited) {
+  throw execute_timeout_error(
+      fmt::format("cmdbus: '{}' {} on route '{}': no outcome after {} ms; the command may still run (it was accepted)",
+                  s.info->wire_name, id.to_string(), s.async->name(),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()));
+}
 
 const std::vector<route_entry>& bus::routes() const noexcept {
   return state_->routes;

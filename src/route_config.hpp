@@ -22,10 +22,20 @@ struct command_rule {
   config_location at;
 };
 
+/// The settings of a `local` route (in-process workers).
+struct local_route_settings {
+  std::uint32_t workers = 2;
+  std::uint32_t capacity = 1024;  // commands queued or running at most
+  bool reject_when_full = false;  // full = "reject"; else "block" (up to block_timeout, then an error)
+  std::uint32_t block_timeout_ms = 1000;
+  std::uint32_t execute_timeout_ms = 30000;  // how long execute() waits for the outcome without a deadline
+};
+
 struct route_definition {
   std::string name;
   std::string kind;
   config_location at;
+  local_route_settings local;  // kind "local"
 };
 
 struct route_config {

@@ -15,12 +15,14 @@ namespace cmdbus::detail {
 namespace {
 
 constexpr std::string_view sync_kind = "sync";
-// The route kinds this build provides. Later: "local" (in-process workers), transports.
-const std::vector<std::string_view> known_kinds{sync_kind};
+constexpr std::string_view local_kind = "local";
+// The route kinds this build provides; both run handlers in this process. Later: transports.
+const std::vector<std::string_view> known_kinds{sync_kind, local_kind};
 
 struct route_info {
   std::string kind;
   std::string origin;
+  const route_definition* definition = nullptr;  // null for the built-in sync route
 };
 
 std::optional<route_config> read_config(const bus_builder::state& r, std::vector<std::string>& problems) {
@@ -57,7 +59,7 @@ resolved_routes resolve_routes(const bus_builder::state& r) {
         broken_routes.push_back(def.name);
         problems.push_back(
             fmt::format("{}: route '{}' has kind '{}', which this build does not provide{} (route "
-                        "kinds available: sync)",
+                        "kinds available: sync, local)",
                         def.at.to_string(), def.name, def.kind, did_you_mean(def.kind, known_kinds)));
         continue;
       }
@@ -66,7 +68,7 @@ resolved_routes resolve_routes(const bus_builder::state& r) {
             fmt::format("{}: the route name 'sync' is reserved for the built-in sync route", def.at.to_string()));
         continue;
       }
-      routes[def.name] = route_info{def.kind, def.at.to_string()};
+      routes[def.name] = route_info{def.kind, def.at.to_string(), &def};
     }
   }
   std::vector<std::string_view> route_names;
@@ -144,8 +146,14 @@ resolved_routes resolve_routes(const bus_builder::state& r) {
       e.route = fallback->route;
       e.origin = fallback->at.to_string() + " (\"*\")";
     }
-    e.kind = routes.at(e.route).kind;
-    if (m.invoke == nullptr && e.kind == sync_kind) {
+    const auto& chosen = routes.at(e.route);
+    e.kind = chosen.kind;
+    if (chosen.definition != nullptr && e.kind == local_kind &&
+        std::none_of(out.local_routes.begin(), out.local_routes.end(),
+                     [&](const route_definition& d) { return d.name == e.route; })) {
+      out.local_routes.push_back(*chosen.definition);
+    }
+    if (m.invoke == nullptr && (e.kind == sync_kind || e.kind == local_kind)) {
       problems.push_back(
           fmt::format("{}: command '{}' ({}) is declared but has no handler, and its route '{}' "
                       "(from {}) runs it in this process; register one with "

@@ -7,11 +7,13 @@
 
 #include "builder_state.hpp"
 #include "cmdbus/bus.hpp"
+#include "route_config.hpp"
 
 namespace cmdbus::detail {
 
 struct resolved_routes {
-  std::vector<route_entry> entries;  // one per registered command, registration order
+  std::vector<route_entry> entries;            // one per registered command, registration order
+  std::vector<route_definition> local_routes;  // the `local` routes some command uses
   std::vector<std::string> problems;
 };
 

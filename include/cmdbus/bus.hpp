@@ -13,6 +13,8 @@
 // Contains: `bus`, `route_entry`.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -27,6 +29,7 @@
 
 #include "cmdbus/builder.hpp"
 #include "cmdbus/context.hpp"
+#include "cmdbus/detail/envelope.hpp"
 #include "cmdbus/detail/type_index.hpp"
 #include "cmdbus/error.hpp"
 #include "cmdbus/handle.hpp"
@@ -44,6 +47,7 @@ struct slot {
   middleware* const* chain = nullptr;
   std::uint32_t chain_size = 0;
   const message_info* info = nullptr;
+  route* async = nullptr;  ///< null: the sync route (run on the caller's thread)
 };
 
 /// Makes `ctx` the current context of this thread for its lifetime: what it dispatches becomes its child.
@@ -97,13 +101,11 @@ class bus {
   // ---- send: a handle to the outcome -------------------------------------------------------------------------
   template <cmdbus::command C>
   [[nodiscard]] handle<result_t<C>> send(const C& cmd) {
-    auto [result, id] = try_run<C>(cmd, nullptr);
-    return handle<result_t<C>>::completed(id, std::move(result));
+    return send_impl<C>(cmd, nullptr);
   }
   template <cmdbus::command C>
   [[nodiscard]] handle<result_t<C>> send(const C& cmd, const dispatch_options& options) {
-    auto [result, id] = try_run<C>(cmd, &options);
-    return handle<result_t<C>>::completed(id, std::move(result));
+    return send_impl<C>(cmd, &options);
   }
 
   // ---- post: fire and forget; the id once accepted (on the sync route: once it has run) -----------------------
@@ -147,6 +149,12 @@ class bus {
   [[nodiscard]] const std::vector<route_entry>& routes() const noexcept;
   /// Every registered command, query and event type.
   [[nodiscard]] std::span<const message_info* const> messages() const noexcept;
+  /// Stops the asynchronous routes: refuses new commands (stopping_error), runs what is queued, joins the workers.
+  /// Returns how many queued commands ran. The destructor does this too. Sync dispatch keeps working.
+  std::uint64_t stop();
+  /// Commands posted to an asynchronous route that failed with nobody waiting (each was logged).
+  [[nodiscard]] std::uint64_t unobserved_failures() const noexcept;
+
   /// After-commit subscribers that threw (each was logged); their commands stayed committed.
   [[nodiscard]] std::uint64_t after_commit_failures() const noexcept;
 
@@ -173,12 +181,128 @@ class bus {
   template <class C>
   command_id post_impl(const C& cmd, const dispatch_options* options) {
     const detail::slot& s = slot_of<C>();
+    if (s.async != nullptr) [[unlikely]] {
+      auto e = make_envelope<C>(s, cmd, options);
+      const auto id = e->id;
+      s.async->enqueue(std::move(e));
+      return id;
+    }
     context ctx(*this, *s.info, detail::current_context, options);
     run_in<C>(s, cmd, ctx);
     return ctx.id();
   }
   template <class C>
+  handle<result_t<C>> send_impl(const C& cmd, const dispatch_options* options) {
+    const auto i = detail::type_index<C>();
+    if (i < slot_count_ && slots_[i].async != nullptr) [[unlikely]] {
+      return send_async<C>(slots_[i], cmd, options);  // a full queue or a stopping route throws here, at the caller
+    }
+    auto [result, id] = try_run<C>(cmd, options);
+    return handle<result_t<C>>::completed(id, std::move(result));
+  }
+
+  // ---- asynchronous routes: the command travels in an envelope and runs the same pipeline on a worker -------------
+  template <class M>
+  std::unique_ptr<detail::envelope> make_envelope(const detail::slot& s, const M& m, const dispatch_options* options) {
+    auto e = std::make_unique<detail::envelope>();
+    e->target = &s;
+    e->id = command_id::generate();
+    if (options != nullptr) {
+      e->options = *options;
+    }
+    if (const context* parent = detail::current_context) {  // sent from a handler: the worker's command is its child
+      if (e->options.correlation_id.is_nil()) {
+        e->options.correlation_id = parent->correlation_id();
+      }
+      if (e->options.causation_id.is_nil()) {
+        e->options.causation_id = parent->id();
+      }
+      if (e->options.traceparent.empty()) {
+        e->options.traceparent = parent->traceparent();
+      }
+      if (const auto d = parent->deadline(); d && (!e->options.deadline || *d < *e->options.deadline)) {
+        e->options.deadline = d;
+      }
+    }
+    if (e->options.correlation_id.is_nil()) {
+      e->options.correlation_id = e->id;  // a root command correlates to itself, as on the sync route
+    }
+    e->payload = {new M(m), [](void* p) { delete static_cast<M*>(p); }};
+    e->run = &run_envelope<M>;
+    if (s.info->partition_key != nullptr) {
+      e->partition_key = s.info->partition_key(&m);
+    }
+    return e;
+  }
+
+  template <class M>
+  handle<result_t<M>> send_async(const detail::slot& s, const M& m, const dispatch_options* options) {
+    using R = result_t<M>;
+    auto e = make_envelope<M>(s, m, options);
+    auto outcome = std::make_shared<detail::completion<R>>();
+    e->completion = outcome;
+    const auto id = e->id;
+    s.async->enqueue(std::move(e));
+    return handle<R>::pending(id, std::move(outcome));
+  }
+
+  /// On a worker: the same pipeline as the sync route, then the outcome to whoever waits (or to the log, for post).
+  template <class M>
+  static void run_envelope(bus& b, detail::envelope& e) {
+    using R = result_t<M>;
+    context ctx(b, *e.target->info, nullptr, &e.options);
+    ctx.assign_id(e.id);
+    auto* outcome = static_cast<detail::completion<R>*>(e.completion.get());
+    try {
+      const M& m = *static_cast<const M*>(e.payload.get());
+      if constexpr (std::is_void_v<R>) {
+        b.run_in<M>(*e.target, m, ctx);
+        if (outcome != nullptr) {
+          outcome->complete(tl::expected<void, error>{});
+        }
+      } else {
+        R r = b.run_in<M>(*e.target, m, ctx);
+        if (outcome != nullptr) {
+          outcome->complete(std::move(r));
+        }
+      }
+    } catch (...) {
+      error err(std::current_exception(), e.target->info->wire_name, e.id, ctx.attempt());
+      if (outcome != nullptr) {
+        outcome->complete(tl::unexpected(std::move(err)));
+      } else {
+        b.report_unobserved(err);
+      }
+    }
+  }
+
+  /// execute() on an asynchronous route: wait (bounded by the deadline or the route's timeout), then the result or
+  /// the handler's original exception.
+  template <class R>
+  R wait_for_outcome(handle<R> h, const detail::slot& s, const dispatch_options* options) {
+    auto timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(s.async->execute_timeout());
+    if (options != nullptr && options->deadline) {
+      timeout = std::max(std::chrono::nanoseconds{0}, *options->deadline - clock::now());
+    }
+    if (!h.wait_for(timeout)) {
+      throw_execute_timeout(s, h.id(), timeout);
+    }
+    return h.get();
+  }
+  [[noreturn]] static void throw_execute_timeout(const detail::slot& s, command_id id, std::chrono::nanoseconds waited);
+  /// A posted command failed on a worker and nobody waits for it: logged and counted (dead letters come next).
+  void report_unobserved(const error& e) noexcept;
+
+  template <class C>
   tl::expected<command_id, error> try_post_impl(const C& cmd, const dispatch_options* options) {
+    const auto i = detail::type_index<C>();
+    if (i < slot_count_ && slots_[i].async != nullptr) [[unlikely]] {
+      try {
+        return post_impl<C>(cmd, options);
+      } catch (...) {
+        return tl::unexpected(error(std::current_exception(), wire_name_v<C>, command_id{}));
+      }
+    }
     auto [result, id] = try_run<C>(cmd, options);
     if (!result) {
       return tl::unexpected(std::move(result.error()));
@@ -189,6 +313,9 @@ class bus {
   template <class M>
   result_t<M> run(const M& m, const dispatch_options* options) {
     const detail::slot& s = slot_of<M>();
+    if (s.async != nullptr) [[unlikely]] {
+      return wait_for_outcome(send_async<M>(s, m, options), s, options);
+    }
     context ctx(*this, *s.info, detail::current_context, options);
     return run_in<M>(s, m, ctx);
   }
@@ -236,6 +363,21 @@ class bus {
       return {tl::unexpected(unknown_error(wire_name_v<M>, detail::type_name<M>())), command_id{}};
     }
     const detail::slot& s = slots_[i];
+    if (s.async != nullptr) [[unlikely]] {
+      command_id id;
+      try {
+        auto h = send_async<M>(s, m, options);
+        id = h.id();
+        if constexpr (std::is_void_v<R>) {
+          wait_for_outcome(std::move(h), s, options);
+          return {tl::expected<void, error>{}, id};
+        } else {
+          return {tl::expected<R, error>{wait_for_outcome(std::move(h), s, options)}, id};
+        }
+      } catch (...) {
+        return {tl::unexpected(error(std::current_exception(), s.info->wire_name, id)), id};
+      }
+    }
     context ctx(*this, *s.info, detail::current_context, options);
     try {
       if constexpr (std::is_void_v<R>) {

@@ -143,6 +143,12 @@ class context {
   [[nodiscard]] cmdbus::unit_of_work* unit_of_work() const noexcept {
     return uow_ != nullptr ? uow_ : (parent_ != nullptr ? parent_->unit_of_work() : nullptr);
   }
+  /// For routes that run a command later: the id it was given when it was sent.
+  void assign_id(const command_id& id) noexcept {
+    lazy_.id = id;
+    have_ |= have_id;
+  }
+
   /// For unit-of-work middleware: attaches (or, with nullptr, detaches) this command's unit of work.
   void set_unit_of_work(cmdbus::unit_of_work* uow) noexcept { uow_ = uow; }
 

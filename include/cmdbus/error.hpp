@@ -55,6 +55,23 @@ class transient_error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+/// A route's queue is full (and stayed full for its block timeout): try again later.
+class queue_full_error : public transient_error {
+ public:
+  using transient_error::transient_error;
+};
+/// The bus or route is stopping and accepts no new commands.
+class stopping_error : public rejected_error {
+ public:
+  using rejected_error::rejected_error;
+};
+/// execute() waited for an asynchronous command's outcome longer than its deadline or the route's timeout. The
+/// command may still run: this says only that the caller stopped waiting.
+class execute_timeout_error : public transient_error {
+ public:
+  using transient_error::transient_error;
+};
+
 /// Registration misuse found while building the bus (a second handler for one type, ...).
 class registration_error : public std::logic_error {
  public:

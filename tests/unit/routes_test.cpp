@@ -83,9 +83,9 @@ TEST(Routes, AQueryTakesNoRoute) {
 
 TEST(Routes, RouteKindsThisBuildLacksAreNamed) {
   auto b = registered();
-  b.config_text("[routes.fast]\nkind = \"local\"\n[commands]\n\"test.add\" = \"fast\"\n", "app.toml");
+  b.config_text("[routes.fast]\nkind = \"kafka\"\n[commands]\n\"test.add\" = \"fast\"\n", "app.toml");
   const auto what = start_error(std::move(b));
-  EXPECT_CONTAINS(what, "app.toml:1: route 'fast' has kind 'local', which this build does not provide");
+  EXPECT_CONTAINS(what, "app.toml:1: route 'fast' has kind 'kafka', which this build does not provide");
 }
 
 TEST(Routes, NamedSyncRoutesCanBeDefined) {
