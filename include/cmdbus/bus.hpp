@@ -182,10 +182,7 @@ class bus {
   command_id post_impl(const C& cmd, const dispatch_options* options) {
     const detail::slot& s = slot_of<C>();
     if (s.async != nullptr) [[unlikely]] {
-      auto e = make_envelope<C>(s, cmd, options);
-      const auto id = e->id;
-      s.async->enqueue(std::move(e));
-      return id;
+      return post_async<C>(s, cmd, options);
     }
     context ctx(*this, *s.info, detail::current_context, options);
     run_in<C>(s, cmd, ctx);
@@ -276,6 +273,39 @@ class bus {
     }
   }
 
+  template <class M>
+  [[gnu::noinline]] std::pair<tl::expected<result_t<M>, error>, command_id> try_run_async(
+      const detail::slot& s, const M& m, const dispatch_options* options) {
+    using R = result_t<M>;
+    command_id id;
+    try {
+      auto h = send_async<M>(s, m, options);
+      id = h.id();
+      if constexpr (std::is_void_v<R>) {
+        wait_for_outcome(std::move(h), s, options);
+        return {tl::expected<void, error>{}, id};
+      } else {
+        return {tl::expected<R, error>{wait_for_outcome(std::move(h), s, options)}, id};
+      }
+    } catch (...) {
+      return {tl::unexpected(error(std::current_exception(), s.info->wire_name, id)), id};
+    }
+  }
+
+  template <class C>
+  [[gnu::noinline]] command_id post_async(const detail::slot& s, const C& cmd, const dispatch_options* options) {
+    auto e = make_envelope<C>(s, cmd, options);
+    const auto id = e->id;
+    s.async->enqueue(std::move(e));
+    return id;
+  }
+
+  /// execute() on an asynchronous route, kept out of line so that the sync path stays small enough to inline.
+  template <class M>
+  [[gnu::noinline]] result_t<M> run_async(const detail::slot& s, const M& m, const dispatch_options* options) {
+    return wait_for_outcome(send_async<M>(s, m, options), s, options);
+  }
+
   /// execute() on an asynchronous route: wait (bounded by the deadline or the route's timeout), then the result or
   /// the handler's original exception.
   template <class R>
@@ -314,7 +344,7 @@ class bus {
   result_t<M> run(const M& m, const dispatch_options* options) {
     const detail::slot& s = slot_of<M>();
     if (s.async != nullptr) [[unlikely]] {
-      return wait_for_outcome(send_async<M>(s, m, options), s, options);
+      return run_async<M>(s, m, options);
     }
     context ctx(*this, *s.info, detail::current_context, options);
     return run_in<M>(s, m, ctx);
@@ -364,19 +394,7 @@ class bus {
     }
     const detail::slot& s = slots_[i];
     if (s.async != nullptr) [[unlikely]] {
-      command_id id;
-      try {
-        auto h = send_async<M>(s, m, options);
-        id = h.id();
-        if constexpr (std::is_void_v<R>) {
-          wait_for_outcome(std::move(h), s, options);
-          return {tl::expected<void, error>{}, id};
-        } else {
-          return {tl::expected<R, error>{wait_for_outcome(std::move(h), s, options)}, id};
-        }
-      } catch (...) {
-        return {tl::unexpected(error(std::current_exception(), s.info->wire_name, id)), id};
-      }
+      return try_run_async<M>(s, m, options);
     }
     context ctx(*this, *s.info, detail::current_context, options);
     try {
