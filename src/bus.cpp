@@ -263,19 +263,23 @@ std::uint64_t bus::after_commit_failures() const noexcept {
   return state_->after_commit_failures.load(std::memory_order_relaxed);
 }
 
-void bus::throw_unknown(std::string_view wire_name, std::string_view type_name) const {
-  throw unknown_command_error(
-      fmt::format("cmdbus: no handler for '{}' ({}) on this bus; register one with bus_builder::handle<{}>() "
-                  "before the bus is built",
+namespace {
+
+unknown_command_error unknown_command(std::string_view wire_name, std::string_view type_name) {
+  return unknown_command_error(
+      fmt::format("cmdbus: no handler for '{}' ({}) on this bus; register one with "
+                  "bus_builder::handle<{}>() before the bus is built",
                   wire_name, type_name, type_name));
 }
 
+}  // namespace
+
+void bus::throw_unknown(std::string_view wire_name, std::string_view type_name) const {
+  throw unknown_command(wire_name, type_name);
+}
+
 error bus::unknown_error(std::string_view wire_name, std::string_view type_name) {
-  return error(std::make_exception_ptr(
-                   unknown_command_error(fmt::format("cmdbus: no handler for '{}' ({}) on this bus; register one with "
-                                                     "bus_builder::handle<{}>() before the bus is built",
-                                                     wire_name, type_name, type_name))),
-               wire_name, command_id{});
+  return error(std::make_exception_ptr(unknown_command(wire_name, type_name)), wire_name, command_id{});
 }
 
 void bus::throw_no_result(const context& ctx) {

@@ -2,6 +2,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <thread>
 
@@ -171,13 +172,24 @@ TEST(Sqlite, TheRetryPolicyRidesOutABriefLock) {
   o.busy_timeout = 20ms;
   cmdbus::sqlite::store s(o);
   s.exec_script("CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (1);");
+  // Counts attempts between the retry and the unit of work, so the lock is released only once an attempt has met it:
+  // no sleeps, no dependence on how fast this machine is.
+  struct attempt_counter final : cmdbus::middleware {
+    std::atomic<int> started{0};
+    void invoke(cmdbus::invocation&, cmdbus::next_step next) override {
+      started.fetch_add(1);
+      next();
+    }
+  };
+  auto counter = std::make_shared<attempt_counter>();
   std::uint32_t attempts = 0;
   cmdbus::bus_builder b;
   cmdbus::retry_policy p;
-  p.max_attempts = 100;
-  p.initial_delay = 10ms;
-  p.max_delay = 20ms;
+  p.max_attempts = 1000;
+  p.initial_delay = 1ms;
+  p.max_delay = 5ms;
   b.use(cmdbus::make_retry(p));
+  b.use(counter);
   b.use(s.unit_of_work());
   b.handle<Bump>([&](const Bump&, cmdbus::context& ctx) {
     attempts = ctx.attempt();
@@ -187,11 +199,16 @@ TEST(Sqlite, TheRetryPolicyRidesOutABriefLock) {
   sqlite3* other = nullptr;
   ASSERT_EQ(sqlite3_open(o.path.c_str(), &other), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
-  std::thread release([other] {
-    std::this_thread::sleep_for(100ms);
+  std::atomic<bool> returned{false};
+  std::thread release([other, &counter, &returned] {
+    // Until the first attempt failed on the lock and the retry began (or execute gave up: then the test fails).
+    while (counter->started.load() < 2 && !returned.load()) {
+      std::this_thread::yield();
+    }
     sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
   });
-  bus.execute(Bump{});
+  EXPECT_NO_THROW(bus.execute(Bump{}));
+  returned = true;
   release.join();
   sqlite3_close(other);
   EXPECT_GT(attempts, 1U) << "the first attempt met the lock";
