@@ -124,4 +124,17 @@ bus_builder& bus_builder::config_text(std::string toml, std::string origin) {
   return *this;
 }
 
+bus_builder& bus_builder::dead_letters(std::shared_ptr<dead_letter_store> store) {
+  if (store == nullptr) {
+    throw registration_error("cmdbus: bus_builder::dead_letters() needs a store, not null");
+  }
+  state_->dead_letters = std::move(store);
+  return *this;
+}
+
+bus_builder& bus_builder::status_retention(std::size_t commands) {
+  state_->status_retention = commands;
+  return *this;
+}
+
 }  // namespace cmdbus

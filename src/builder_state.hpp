@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cmdbus/builder.hpp"
+#include "cmdbus/dead_letters.hpp"
 
 namespace cmdbus {
 
@@ -36,6 +37,8 @@ struct bus_builder::state {
   std::vector<message_registration> messages;  // registration order
   std::vector<event_registration> events;
   std::vector<std::shared_ptr<middleware>> global;
+  std::shared_ptr<dead_letter_store> dead_letters;  // null: in memory
+  std::size_t status_retention = 10000;
   std::optional<std::filesystem::path> config_path;
   std::optional<std::pair<std::string, std::string>> config_text;  // text, origin
 

@@ -7,12 +7,15 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <thread>
 
 #include "builder_state.hpp"
+#include "cmdbus/transaction_middleware.hpp"
 #include "cmdbus/unit_of_work.hpp"
 #include "cmdbus/validation.hpp"
 #include "local_route.hpp"
 #include "route_resolver.hpp"
+#include "status_table.hpp"
 
 namespace cmdbus {
 
@@ -28,6 +31,9 @@ struct bus::state {
   std::vector<std::shared_ptr<middleware>> owned_middleware;
   std::vector<route_entry> routes;
   std::atomic<std::uint64_t> unobserved_failures{0};
+  std::vector<const transaction_middleware*> stores;  // read-model versions, for queries with at_least(token)
+  std::unique_ptr<detail::status_table> status;
+  std::unique_ptr<dead_letter_queue> dead_letters;
   // Last, so destroyed first: workers stop before the handlers and tables they use go away.
   std::vector<std::unique_ptr<detail::local_route>> local_routes;
 };
@@ -121,12 +127,19 @@ bus::bus(bus_builder builder) : state_(std::make_unique<state>()) {
     if (std::find(started.begin(), started.end(), m.get()) == started.end()) {
       m->on_start(st.catalog);
       started.push_back(m.get());
+      if (const auto* tm = dynamic_cast<const transaction_middleware*>(m.get())) {
+        st.stores.push_back(tm);
+      }
     }
   }
 
+  st.status = std::make_unique<detail::status_table>(regs.status_retention);
+  st.dead_letters = std::make_unique<dead_letter_queue>(
+      *this, regs.dead_letters != nullptr ? regs.dead_letters : make_memory_dead_letter_store());
+
   // Asynchronous routes: their workers start now, and each command routed there points at its route.
   for (const auto& def : resolved.local_routes) {
-    st.local_routes.push_back(std::make_unique<detail::local_route>(*this, def));
+    st.local_routes.push_back(std::make_unique<detail::local_route>(*this, *st.status, def));
   }
   for (const auto& entry : st.routes) {
     for (const auto& r : st.local_routes) {
@@ -149,23 +162,174 @@ bus::~bus() {
   stop();
 }
 
-std::uint64_t bus::stop() {
-  std::uint64_t ran = 0;
-  for (auto& r : state_->local_routes) {
-    ran += r->stop();
+namespace {
+
+stop_report stop_routes(std::vector<std::unique_ptr<detail::local_route>>& routes,
+                        std::optional<clock::time_point> give_up_at) {
+  stop_report report;
+  for (auto& r : routes) {  // each route drains on its own workers: stop them all first, then wait
+    r->stop_accepting(give_up_at);
   }
-  return ran;
+  for (auto& r : routes) {
+    report.completed += r->stop(give_up_at, report.not_run);
+  }
+  return report;
+}
+
+}  // namespace
+
+stop_report bus::stop() {
+  return stop_routes(state_->local_routes, std::nullopt);
+}
+
+stop_report bus::stop(clock::time_point give_up_at) {
+  return stop_routes(state_->local_routes, give_up_at);
 }
 
 std::uint64_t bus::unobserved_failures() const noexcept {
   return state_->unobserved_failures.load(std::memory_order_relaxed);
 }
 
-void bus::report_unobserved(const error& e) noexcept {
-  state_->unobserved_failures.fetch_add(1, std::memory_order_relaxed);
+std::optional<command_state> bus::status(const command_id& id) const {
+  return state_->status->find(id);
+}
+
+dead_letter_queue& bus::dead_letters() noexcept {
+  return *state_->dead_letters;
+}
+
+std::vector<route_stats> bus::queue_stats() const {
+  std::vector<route_stats> out;
+  for (const auto& r : state_->local_routes) {
+    out.push_back(r->stats());
+  }
+  return out;
+}
+
+void bus::on_succeeded(detail::envelope& e, const consistency_token& token) noexcept {
   try {
-    spdlog::error("cmdbus: posted command failed with nobody waiting: {}", e.describe());
-  } catch (...) {  // NOLINT(bugprone-empty-catch): logging must not take a worker down; the count above stands
+    state_->status->settle(e.id, command_status::succeeded, token, {});
+  } catch (...) {  // NOLINT(bugprone-empty-catch): the status is advisory; the caller's outcome must still arrive
+  }
+  if (e.completion != nullptr) {
+    e.completion->set_token(token);
+  }
+}
+
+detail::run_outcome bus::on_failed(detail::envelope& e, const context& ctx, std::exception_ptr failure) noexcept {
+  error err(std::move(failure), e.target->info->wire_name, e.id, e.attempts);
+  if (const auto delay = ctx.retry_after(); delay.count() >= 0) {
+    try {
+      state_->status->retrying(e.id, err.message());
+      spdlog::debug("cmdbus: '{}' {} failed on attempt {} ({}); retrying in {} ms", err.command_name(),
+                    e.id.to_string(), e.attempts, err.message(),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
+    } catch (...) {  // NOLINT(bugprone-empty-catch): the status and the log line are advisory; the retry stands
+    }
+    e.last_error = std::move(err);
+    return {detail::run_outcome::kind::retry, delay};
+  }
+  if (e.unobserved()) {
+    e.last_error = std::move(err);
+    return {detail::run_outcome::kind::dead, {}};
+  }
+  try {
+    state_->status->settle(e.id, command_status::failed, consistency_token{e.id}, err.message());
+  } catch (...) {  // NOLINT(bugprone-empty-catch): the status is advisory; the caller must still get the error
+  }
+  e.completion->fail(std::move(err));
+  return {};
+}
+
+void bus::bury(std::unique_ptr<detail::envelope> e) noexcept {
+  auto& st = *state_;
+  st.unobserved_failures.fetch_add(1, std::memory_order_relaxed);
+  const error& err = *e->last_error;
+  try {
+    spdlog::error("cmdbus: command failed with nobody waiting; it is now a dead letter: {}", err.describe());
+    dead_letter d;
+    d.id = e->id;
+    d.command = e->target->info->wire_name;
+    d.route = e->target->async->name();
+    d.partition_key = e->partition_key;
+    d.correlation_id = e->options.correlation_id;
+    d.code = err.code();
+    d.error_type = err.type_name();
+    d.error = err.message();
+    d.attempts = e->attempts;
+    d.first_attempt = e->first_attempt;
+    d.last_attempt = e->last_attempt;
+    const auto id = d.id;
+    std::string message = d.error;
+    st.dead_letters->add({std::move(d), std::move(e)});
+    st.status->settle(id, command_status::dead, consistency_token{id}, message);
+  } catch (...) {
+    try {
+      spdlog::critical("cmdbus: a dead letter could not be stored: {}", err.describe());
+    } catch (...) {  // NOLINT(bugprone-empty-catch): nothing is left to report with
+    }
+  }
+}
+
+void bus::abandon(std::unique_ptr<detail::envelope> e, std::string_view route) noexcept {
+  try {
+    auto why = std::make_exception_ptr(stopping_error(
+        fmt::format("cmdbus: the bus stopped (its stop deadline passed) before '{}' {} could run on route '{}'; it "
+                    "did not run",
+                    e->target->info->wire_name, e->id.to_string(), route)));
+    e->last_error = error(why, e->target->info->wire_name, e->id, e->attempts);
+    if (e->unobserved()) {
+      bury(std::move(e));
+      return;
+    }
+    state_->status->settle(e->id, command_status::failed, consistency_token{e->id}, e->last_error->message());
+    e->completion->fail(*e->last_error);
+  } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory while stopping; the id is in the stop report
+  }
+}
+
+void bus::requeue(std::unique_ptr<detail::envelope>& e) {
+  e->attempts = 0;
+  e->first_attempt = {};
+  e->last_attempt = {};
+  e->last_error.reset();
+  e->target->async->enqueue(e);
+}
+
+void bus::await_consistency(const dispatch_options& options, std::string_view query_name) const {
+  using namespace std::chrono_literals;
+  const auto until = options.deadline.value_or(clock::now() + 10s);
+  consistency_token target = *options.at_least;
+  if (!target.command.is_nil()) {
+    if (const auto st = state_->status->wait_settled(target.command, until)) {
+      if (!st->settled()) {
+        throw consistency_timeout_error(fmt::format(
+            "cmdbus: query '{}' waited for command '{}' {} on route '{}' to commit, but it was still {} (attempt {}) "
+            "at the query's deadline; the read model does not reflect it yet",
+            query_name, st->command, target.command.to_string(), st->route, to_string(st->status), st->attempts));
+      }
+      if (st->token.store != nullptr && st->token.version > target.version) {
+        target.store = st->token.store;
+        target.version = st->token.version;
+      }
+    }
+  }
+  if (target.store == nullptr || target.version == 0) {
+    return;
+  }
+  for (const auto* s : state_->stores) {
+    if (s->store() != target.store) {
+      continue;
+    }
+    while (s->version() < target.version) {
+      if (clock::now() >= until) {
+        throw consistency_timeout_error(
+            fmt::format("cmdbus: query '{}' waited for the read model to reach version {}, but it was at {} at the "
+                        "query's deadline",
+                        query_name, target.version, s->version()));
+      }
+      std::this_thread::sleep_for(200us);
+    }
   }
 }
 

@@ -38,6 +38,22 @@ void context::free_extras() noexcept {
   extras_ = nullptr;
 }
 
+void context::note_commit(const void* store, std::uint64_t version) {
+  auto& c = extras().committed;
+  c.store = store;
+  c.version = version;
+}
+
+consistency_token context::committed() const noexcept {
+  consistency_token t;
+  t.command = id();
+  if (extras_ != nullptr) {
+    t.store = extras_->committed.store;
+    t.version = extras_->committed.version;
+  }
+  return t;
+}
+
 void context::make_id() const noexcept {
   lazy_.id = command_id::generate();
   have_ |= have_id;

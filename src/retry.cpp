@@ -45,6 +45,11 @@ void retry_middleware::invoke(invocation& call, next_step next) {
       if (const auto deadline = ctx.deadline(); deadline && clock::now() + delay >= *deadline) {
         throw;  // the next attempt could not finish in time: the caller gets the last error now
       }
+      if (ctx.defers_retries() && ctx.parent() == nullptr) {
+        // On a worker: the worker runs it again after the pause and meanwhile runs other keys' commands.
+        ctx.extras().retry_after = delay;
+        throw;
+      }
       ctx.prepare_retry();
       std::this_thread::sleep_for(delay);
     }

@@ -40,7 +40,7 @@ void transaction_middleware::run_root(context& ctx, bool read_only, const next_s
     }
     ctx.set_unit_of_work(nullptr);
     if (!read_only) {
-      committed();
+      ctx.note_commit(store_, committed());
     }
     committed_events = tx->take_deferred();
   }  // the connection goes back before the subscribers run: a command they dispatch may need one

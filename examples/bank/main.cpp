@@ -6,7 +6,9 @@
 //       work rolls the debit back;
 //   (d) the read model right after execute (a projection in the same transaction), and an after-commit notice;
 //   (e) nested commands: a payroll whose transfers join its transaction as savepoints, with their ids;
-//   (f) some concurrent load; (g) per-command metrics; and the invariants at the end.
+//   (f) some concurrent load; (g) per-command metrics; (h) the same Transfer moved to a `local` route (worker threads)
+//       by configuration alone: its latency, and the read model's lag with and without a consistency token;
+//   and the invariants at the end.
 // It checks as it goes and exits non-zero if a check fails. Each run starts from an empty database.
 //
 //   bank_demo [path/to/cmdbus.toml]        (default: the copy of examples/bank/cmdbus.toml in the build directory)
@@ -372,6 +374,99 @@ void section_load(demo& d) {
   print_accounts(d.bus.query(bank::ListAccounts{}));
 }
 
+/// p50 and p99 of `samples` (microseconds), sorted in place.
+std::pair<double, double> percentiles(std::vector<double>& samples) {
+  std::sort(samples.begin(), samples.end());
+  const auto at = [&](double q) {
+    return samples[static_cast<std::size_t>(q * static_cast<double>(samples.size() - 1))];
+  };
+  return {at(0.50), at(0.99)};
+}
+
+template <class F>
+std::vector<double> time_each(int n, F&& f) {
+  std::vector<double> us;
+  us.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    f(i);
+    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+  }
+  return us;
+}
+
+void section_local_route(demo& d) {
+  examples::print_section("h", "the same Transfer on a local route (worker threads), chosen by configuration alone");
+  const std::string routes =
+      "[routes.transfers]\nkind = \"local\"\nworkers = 2\ncapacity = 10000\n\n[commands]\n\"bank.transfer\" = "
+      "\"transfers\"\n";
+  fmt::print("  a second bus over the same database: the same registrations, and this routing text:\n");
+  for (std::size_t pos = 0, end = 0; pos < routes.size(); pos = end + 1) {
+    end = routes.find('\n', pos);
+    fmt::print("    | {}\n", routes.substr(pos, end - pos));
+  }
+  cmdbus::bus_builder b;
+  bank::register_bank(b, d.db);
+  b.config_text(routes, "section h");
+  cmdbus::bus local{std::move(b)};
+  for (const auto& r : local.routes()) {
+    if (r.command == bank::Transfer::command_name) {
+      fmt::print("  {} -> {} (kind {})\n", r.command, r.route, r.kind);
+      d.check.expect(r.kind == "local", "bank.transfer runs on the local route in the second bus");
+    }
+  }
+
+  constexpr int rounds = 300;
+  auto sync_us = time_each(rounds, [&](int i) {
+    d.bus.execute(bank::Transfer{i % 2 == 0 ? d.alice : d.bob, i % 2 == 0 ? d.bob : d.alice, 1'00});
+  });
+  auto local_us = time_each(rounds, [&](int i) {
+    local.execute(bank::Transfer{i % 2 == 0 ? d.alice : d.bob, i % 2 == 0 ? d.bob : d.alice, 1'00});
+  });
+  const auto [sync_p50, sync_p99] = percentiles(sync_us);
+  const auto [local_p50, local_p99] = percentiles(local_us);
+  fmt::print("  execute(Transfer) x{} each: sync p50 {:.0f} us, p99 {:.0f} us; local p50 {:.0f} us, p99 {:.0f} us\n",
+             rounds, sync_p50, sync_p99, local_p50, local_p99);
+  fmt::print("    (execute on a local route waits for the worker: the same work plus a hand-off each way)\n");
+
+  // Post a transfer with an amount of its own (1 cent to 6 dollars), then read carol's newest read-model line at once.
+  local.execute(bank::Deposit{d.alice, 2'000'00});  // enough for the transfers below (about $18)
+  d.total_after_deposits += 2'000'00;
+  const auto newest_is = [&](const std::vector<bank::transfer_line>& lines, money amount) {
+    return !lines.empty() && lines.front().amount == amount && lines.front().to == d.carol;
+  };
+  int stale_without = 0;
+  for (int i = 0; i < rounds; ++i) {
+    const money amount = 1 + i;
+    const auto id = local.post(bank::Transfer{d.alice, d.carol, amount});
+    if (!newest_is(local.query(bank::ListTransfers{d.carol, 1}), amount)) {
+      ++stale_without;
+    }
+    (void)local.query(bank::ListTransfers{d.carol, 1}, cmdbus::at_least(id));  // settle before the next round
+  }
+  int stale_with = 0;
+  auto wait_us = time_each(rounds, [&](int i) {
+    const money amount = rounds + 1 + i;
+    const auto id = local.post(bank::Transfer{d.alice, d.carol, amount});
+    if (!newest_is(local.query(bank::ListTransfers{d.carol, 1}, cmdbus::at_least(id)), amount)) {
+      ++stale_with;
+    }
+  });
+  const auto [wait_p50, wait_p99] = percentiles(wait_us);
+  fmt::print("  post(Transfer) then query(ListTransfers carol) at once, {} times each:\n", rounds);
+  fmt::print("    without a token: {} of {} reads did not show the transfer yet (the worker had not committed)\n",
+             stale_without, rounds);
+  fmt::print("    with cmdbus::at_least(id): {} of {} stale; post + query took p50 {:.0f} us, p99 {:.0f} us\n",
+             stale_with, rounds, wait_p50, wait_p99);
+  d.check.expect(stale_with == 0, "with a consistency token every read shows the posted transfer");
+
+  const auto report = local.stop();
+  fmt::print("  stop(): {} commands completed on the local route, {} not run, {} dead letters\n", report.completed,
+             report.not_run.size(), local.dead_letters().size());
+  d.check.expect(report.not_run.empty() && local.dead_letters().size() == 0,
+                 "the local route ran every transfer it accepted; none failed unseen");
+}
+
 void section_invariants(demo& d) {
   examples::print_section("", "invariants");
   const auto audit = d.bus.query(bank::AuditBank{});
@@ -440,6 +535,7 @@ int main(int argc, char** argv) {
     section_load(d);
     examples::print_section("g", "metrics per command and query type (cmdbus::make_metrics)");
     examples::print_metrics(*metrics);
+    section_local_route(d);
     section_invariants(d);
   } catch (const std::exception& e) {
     fmt::print(stderr, "bank_demo: unexpected exception: {}\n", e.what());

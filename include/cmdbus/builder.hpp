@@ -31,6 +31,8 @@
 
 namespace cmdbus {
 
+class dead_letter_store;
+
 namespace detail {
 
 using invoke_fn = void (*)(void* handler, const void* payload, void* result, context& ctx);
@@ -185,6 +187,12 @@ class bus_builder {
   bus_builder& config_file(std::filesystem::path path);
   /// Routing configuration as TOML text; `origin` names it in error messages.
   bus_builder& config_text(std::string toml, std::string origin = "<config text>");
+
+  /// Where dead letters go (cmdbus/dead_letters.hpp); in memory unless set.
+  bus_builder& dead_letters(std::shared_ptr<dead_letter_store> store);
+  /// How many settled commands of asynchronous routes bus::status() remembers (default 10 000; about: the table is
+  /// sharded). Pending and running commands are always known.
+  bus_builder& status_retention(std::size_t commands);
 
  public:
   struct state;  // opaque; defined in src/

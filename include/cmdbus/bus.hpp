@@ -10,7 +10,7 @@
 // Which route a command takes comes from configuration; the call sites stay the same. Today every route is `sync`:
 // the handler runs on the caller's thread, inside the caller's call, and the bus holds no lock while it does.
 //
-// Contains: `bus`, `route_entry`.
+// Contains: `bus`, `route_entry`, `route_stats`, `stop_report`.
 #pragma once
 
 #include <algorithm>
@@ -28,7 +28,10 @@
 #include <tl/expected.hpp>
 
 #include "cmdbus/builder.hpp"
+#include "cmdbus/command_status.hpp"
+#include "cmdbus/consistency.hpp"
 #include "cmdbus/context.hpp"
+#include "cmdbus/dead_letters.hpp"
 #include "cmdbus/detail/envelope.hpp"
 #include "cmdbus/detail/type_index.hpp"
 #include "cmdbus/error.hpp"
@@ -39,6 +42,8 @@
 namespace cmdbus {
 
 namespace detail {
+class local_route;
+
 /// Everything the hot path needs about one message type, in one place.
 struct slot {
   invoke_fn invoke = nullptr;  ///< null: no handler in this process
@@ -69,6 +74,25 @@ struct route_entry {
   std::string route;    ///< route name ("sync", ...)
   std::string kind;     ///< route kind ("sync", ...)
   std::string origin;   ///< "cmdbus.toml:12", "code (main.cpp:40)", or "default"
+};
+
+/// The gauges and counters of one asynchronous route, read at one moment (each value on its own).
+struct route_stats {
+  std::string route;
+  std::string kind;
+  std::uint32_t workers = 0;
+  std::uint64_t capacity = 0;
+  std::uint64_t queued = 0;         ///< queue depth: accepted, not yet picked up by a worker
+  std::uint64_t waiting_retry = 0;  ///< waiting for a retry, or held behind one of their partition key
+  std::uint64_t in_flight = 0;      ///< accepted and not finished (queued + waiting + running)
+  std::uint64_t completed = 0;      ///< finished since the start (succeeded, failed, or dead)
+  std::uint64_t retries = 0;        ///< attempts that failed transiently and were scheduled again
+};
+
+/// What bus::stop() did.
+struct stop_report {
+  std::uint64_t completed = 0;      ///< commands the asynchronous routes finished since the start
+  std::vector<command_id> not_run;  ///< accepted but not run before the stop's deadline (see dead_letters())
 };
 
 class bus {
@@ -149,11 +173,24 @@ class bus {
   [[nodiscard]] const std::vector<route_entry>& routes() const noexcept;
   /// Every registered command, query and event type.
   [[nodiscard]] std::span<const message_info* const> messages() const noexcept;
-  /// Stops the asynchronous routes: refuses new commands (stopping_error), runs what is queued, joins the workers.
-  /// Returns how many queued commands ran. The destructor does this too. Sync dispatch keeps working.
-  std::uint64_t stop();
-  /// Commands posted to an asynchronous route that failed with nobody waiting (each was logged).
+  /// Stops the asynchronous routes: refuses new commands (stopping_error), runs everything accepted (retries
+  /// included) and joins the workers. The destructor does this too. Sync dispatch keeps working.
+  stop_report stop();
+  /// The same, but from `give_up_at` on, commands not yet started are not run: a waiting caller gets stopping_error,
+  /// the others become dead letters, and their ids are listed in the report. Running commands always finish.
+  stop_report stop(clock::time_point give_up_at);
+  template <class Rep, class Period>
+  stop_report stop(std::chrono::duration<Rep, Period> grace) {
+    return stop(clock::now() + std::chrono::duration_cast<clock::duration>(grace));
+  }
+  /// Commands on asynchronous routes that failed with nobody waiting (each was logged and made a dead letter).
   [[nodiscard]] std::uint64_t unobserved_failures() const noexcept;
+  /// Where a command sent to an asynchronous route is; nullopt for one never tracked (sync) or long forgotten.
+  [[nodiscard]] std::optional<command_state> status(const command_id& id) const;
+  /// The commands that failed with nobody waiting, or were not run at stop: list, inspect, requeue, discard.
+  [[nodiscard]] dead_letter_queue& dead_letters() noexcept;
+  /// Queue depth and counters of every asynchronous route.
+  [[nodiscard]] std::vector<route_stats> queue_stats() const;
 
   /// After-commit subscribers that threw (each was logged); their commands stayed committed.
   [[nodiscard]] std::uint64_t after_commit_failures() const noexcept;
@@ -167,6 +204,8 @@ class bus {
 
  private:
   friend class next_step;
+  friend class detail::local_route;
+  friend class dead_letter_queue;
   struct state;
 
   template <class M>
@@ -239,44 +278,59 @@ class bus {
     auto outcome = std::make_shared<detail::completion<R>>();
     e->completion = outcome;
     const auto id = e->id;
-    s.async->enqueue(std::move(e));
+    s.async->enqueue(e);
     return handle<R>::pending(id, std::move(outcome));
   }
 
-  /// On a worker: the same pipeline as the sync route, then the outcome to whoever waits (or to the log, for post).
+  /// On a worker, one attempt: the same pipeline as the sync route. Success completes the handle (after the status
+  /// says so); a failure is retried later, delivered to the waiting caller, or made a dead letter.
   template <class M>
-  static void run_envelope(bus& b, detail::envelope& e) {
+  static detail::run_outcome run_envelope(bus& b, detail::envelope& e) {
     using R = result_t<M>;
+    using stored = std::conditional_t<std::is_void_v<R>, bool, R>;
     context ctx(b, *e.target->info, nullptr, &e.options);
     ctx.assign_id(e.id);
-    auto* outcome = static_cast<detail::completion<R>*>(e.completion.get());
+    ctx.run_on_worker(e.attempts - 1);
+    std::optional<stored> result;
     try {
       const M& m = *static_cast<const M*>(e.payload.get());
       if constexpr (std::is_void_v<R>) {
         b.run_in<M>(*e.target, m, ctx);
-        if (outcome != nullptr) {
-          outcome->complete(tl::expected<void, error>{});
-        }
+        result.emplace(true);
       } else {
-        R r = b.run_in<M>(*e.target, m, ctx);
-        if (outcome != nullptr) {
-          outcome->complete(std::move(r));
-        }
+        result.emplace(b.run_in<M>(*e.target, m, ctx));
       }
     } catch (...) {
-      error err(std::current_exception(), e.target->info->wire_name, e.id, ctx.attempt());
-      if (outcome != nullptr) {
-        outcome->complete(tl::unexpected(std::move(err)));
+      return b.on_failed(e, ctx, std::current_exception());
+    }
+    b.on_succeeded(e, ctx.committed());
+    if (auto* outcome = static_cast<detail::completion<R>*>(e.completion.get())) {
+      if constexpr (std::is_void_v<R>) {
+        outcome->complete(tl::expected<void, error>{});
       } else {
-        b.report_unobserved(err);
+        outcome->complete(std::move(*result));
       }
     }
+    return {};
   }
 
   template <class M>
   [[gnu::noinline]] std::pair<tl::expected<result_t<M>, error>, command_id> try_run_async(
       const detail::slot& s, const M& m, const dispatch_options* options) {
     using R = result_t<M>;
+    if (detail::current_context != nullptr) {  // inside a handler: inline, as on the sync route (see run_async)
+      context ctx(*this, *s.info, detail::current_context, options);
+      try {
+        if constexpr (std::is_void_v<R>) {
+          run_in<M>(s, m, ctx);
+          return {tl::expected<void, error>{}, ctx.id()};
+        } else {
+          return {tl::expected<R, error>{run_in<M>(s, m, ctx)}, ctx.id()};
+        }
+      } catch (...) {
+        return {tl::unexpected(error(std::current_exception(), s.info->wire_name, ctx.id(), ctx.attempt())), ctx.id()};
+      }
+    }
     command_id id;
     try {
       auto h = send_async<M>(s, m, options);
@@ -296,13 +350,20 @@ class bus {
   [[gnu::noinline]] command_id post_async(const detail::slot& s, const C& cmd, const dispatch_options* options) {
     auto e = make_envelope<C>(s, cmd, options);
     const auto id = e->id;
-    s.async->enqueue(std::move(e));
+    s.async->enqueue(e);
     return id;
   }
 
   /// execute() on an asynchronous route, kept out of line so that the sync path stays small enough to inline.
+  /// Inside a handler, execute runs the command inline whatever its route: the caller waits for it anyway, it joins
+  /// the caller's unit of work (a savepoint), and a worker never waits on a queue it serves itself. send and post
+  /// from a handler do go to the route.
   template <class M>
   [[gnu::noinline]] result_t<M> run_async(const detail::slot& s, const M& m, const dispatch_options* options) {
+    if (detail::current_context != nullptr) {
+      context ctx(*this, *s.info, detail::current_context, options);
+      return run_in<M>(s, m, ctx);
+    }
     return wait_for_outcome(send_async<M>(s, m, options), s, options);
   }
 
@@ -320,8 +381,19 @@ class bus {
     return h.get();
   }
   [[noreturn]] static void throw_execute_timeout(const detail::slot& s, command_id id, std::chrono::nanoseconds waited);
-  /// A posted command failed on a worker and nobody waits for it: logged and counted (dead letters come next).
-  void report_unobserved(const error& e) noexcept;
+
+  // For the workers and the dead letters (src/): status, outcomes that are not a success, sending again.
+  void on_succeeded(detail::envelope& e, const consistency_token& token) noexcept;
+  /// A failed attempt: retry later (the retry middleware asked), the caller's error (status failed), or dead.
+  detail::run_outcome on_failed(detail::envelope& e, const context& ctx, std::exception_ptr failure) noexcept;
+  /// Failed for good with nobody waiting: a dead letter, logged and counted.
+  void bury(std::unique_ptr<detail::envelope> e) noexcept;
+  /// Not run because the bus stopped: the waiting caller gets stopping_error, or it becomes a dead letter.
+  void abandon(std::unique_ptr<detail::envelope> e, std::string_view route) noexcept;
+  /// A dead letter back on its route; `e` is left as it was if the route refuses it.
+  void requeue(std::unique_ptr<detail::envelope>& e);
+  /// A query with at_least(token): waits until the token's command has settled and its store has reached the version.
+  void await_consistency(const dispatch_options& options, std::string_view query_name) const;
 
   template <class C>
   tl::expected<command_id, error> try_post_impl(const C& cmd, const dispatch_options* options) {
@@ -345,6 +417,11 @@ class bus {
     const detail::slot& s = slot_of<M>();
     if (s.async != nullptr) [[unlikely]] {
       return run_async<M>(s, m, options);
+    }
+    if constexpr (cmdbus::query<M>) {
+      if (options != nullptr && options->at_least) [[unlikely]] {
+        await_consistency(*options, s.info->wire_name);
+      }
     }
     context ctx(*this, *s.info, detail::current_context, options);
     return run_in<M>(s, m, ctx);
@@ -398,6 +475,11 @@ class bus {
     }
     context ctx(*this, *s.info, detail::current_context, options);
     try {
+      if constexpr (cmdbus::query<M>) {
+        if (options != nullptr && options->at_least) [[unlikely]] {
+          await_consistency(*options, s.info->wire_name);
+        }
+      }
       if constexpr (std::is_void_v<R>) {
         run_in<M>(s, m, ctx);
         return {tl::expected<void, error>{}, ctx.id()};

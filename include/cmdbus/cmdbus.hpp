@@ -10,7 +10,10 @@
 
 #include "cmdbus/builder.hpp"
 #include "cmdbus/bus.hpp"
+#include "cmdbus/command_status.hpp"
+#include "cmdbus/consistency.hpp"
 #include "cmdbus/context.hpp"
+#include "cmdbus/dead_letters.hpp"
 #include "cmdbus/error.hpp"
 #include "cmdbus/handle.hpp"
 #include "cmdbus/id.hpp"

@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "cmdbus/consistency.hpp"
 #include "cmdbus/detail/type_index.hpp"
 #include "cmdbus/id.hpp"
 #include "cmdbus/message.hpp"
@@ -49,6 +50,9 @@ struct dispatch_options {
   command_id causation_id{};    ///< nil: the parent command's id, if any
   std::string traceparent;      ///< a W3C traceparent to continue; empty: inherit, or start a new trace
   std::vector<header> headers;
+  /// Queries only: first wait until the read model reflects this token's command (bounded by `deadline`, else 10 s;
+  /// then consistency_timeout_error). See cmdbus/consistency.hpp.
+  std::optional<consistency_token> at_least;
 
   [[nodiscard]] static dispatch_options within(clock::duration timeout) {
     dispatch_options o;
@@ -56,6 +60,17 @@ struct dispatch_options {
     return o;
   }
 };
+
+/// Options for a query that must see the effects of the command behind `token` (a handle's token()).
+[[nodiscard]] inline dispatch_options at_least(const consistency_token& token) {
+  dispatch_options o;
+  o.at_least = token;
+  return o;
+}
+/// The same for a posted command's id: waits until that command has settled on its route.
+[[nodiscard]] inline dispatch_options at_least(const command_id& posted) {
+  return at_least(consistency_token{posted});
+}
 
 namespace detail {
 /// The context whose handler is running on this thread, if any: the parent of whatever it dispatches.
@@ -71,6 +86,8 @@ struct pending_event {
 struct context_extras {
   std::vector<header> headers;  // set on this context by middleware
   std::vector<pending_event> events;
+  consistency_token committed;               // the store and version this command's own unit of work committed
+  std::chrono::nanoseconds retry_after{-1};  // >= 0: a worker should run the command again after this pause
 };
 
 /// The ids a context makes on first use; left uninitialised until then (have_ says which are valid).
@@ -151,6 +168,10 @@ class context {
 
   /// For unit-of-work middleware: attaches (or, with nullptr, detaches) this command's unit of work.
   void set_unit_of_work(cmdbus::unit_of_work* uow) noexcept { uow_ = uow; }
+  /// For unit-of-work middleware: this command's own transaction committed, taking `store`'s read model to `version`.
+  void note_commit(const void* store, std::uint64_t version);
+  /// What note_commit() recorded (store null if this command committed nothing itself); the command id is this one's.
+  [[nodiscard]] consistency_token committed() const noexcept;
 
   [[nodiscard]] const message_info& message() const noexcept { return *info_; }
   [[nodiscard]] std::string_view command_name() const noexcept { return info_->wire_name; }
@@ -173,6 +194,7 @@ class context {
   static constexpr std::uint32_t have_id = 1;
   static constexpr std::uint32_t have_trace = 2;
   static constexpr std::uint32_t have_span = 4;
+  static constexpr std::uint32_t worker_run = 8;  // a worker runs this command: a retry is deferred, not slept
 
   void make_id() const noexcept;
   /// Before another attempt: count it, and forget the events the failed attempt emitted.
@@ -181,6 +203,17 @@ class context {
     if (extras_ != nullptr) {
       extras_->events.clear();
     }
+  }
+  /// On a worker: `attempts_done` attempts came before this one, and retries go back to the worker (which runs other
+  /// keys meanwhile) instead of sleeping here.
+  void run_on_worker(std::uint32_t attempts_done) noexcept {
+    retries_ = attempts_done;
+    have_ |= worker_run;
+  }
+  [[nodiscard]] bool defers_retries() const noexcept { return (have_ & worker_run) != 0; }
+  /// The pause a deferred retry asked for; negative if none was asked.
+  [[nodiscard]] std::chrono::nanoseconds retry_after() const noexcept {
+    return extras_ != nullptr ? extras_->retry_after : std::chrono::nanoseconds{-1};
   }
   detail::context_extras& extras();
   void free_extras() noexcept;

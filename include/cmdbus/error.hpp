@@ -71,6 +71,12 @@ class execute_timeout_error : public transient_error {
  public:
   using transient_error::transient_error;
 };
+/// A query asked to see a command's effects (at_least) and the command had not settled, or the read model had not
+/// caught up, within the query's deadline.
+class consistency_timeout_error : public transient_error {
+ public:
+  using transient_error::transient_error;
+};
 
 /// Registration misuse found while building the bus (a second handler for one type, ...).
 class registration_error : public std::logic_error {

@@ -21,6 +21,7 @@
 
 #include <tl/expected.hpp>
 
+#include "cmdbus/consistency.hpp"
 #include "cmdbus/error.hpp"
 #include "cmdbus/id.hpp"
 
@@ -43,6 +44,12 @@ class completion_base {
   [[nodiscard]] bool wait_for(std::chrono::nanoseconds timeout) const;
   /// Runs `f` once complete, on the completing thread; returns false (and keeps nothing) if already complete.
   [[nodiscard]] bool add_continuation(std::function<void()> f);
+  /// Completes with an error, whatever R is (a route that gives up on the command: stopping, abandoned).
+  virtual void fail(error e) = 0;
+  /// Set by the worker before completing: what the command committed.
+  void set_token(const consistency_token& t) noexcept { token_ = t; }
+  /// Only after ready().
+  [[nodiscard]] const consistency_token& token() const noexcept { return token_; }
 
  protected:
   /// Publishes the stored value: wakes waiters, then runs the continuations.
@@ -51,6 +58,7 @@ class completion_base {
  private:
   struct state;
   std::unique_ptr<state> state_;
+  consistency_token token_;
 };
 
 template <class R>
@@ -60,6 +68,7 @@ class completion final : public completion_base {
     value_.emplace(std::move(value));
     mark_complete();
   }
+  void fail(error e) override { complete(tl::unexpected(std::move(e))); }
   /// Only after ready().
   [[nodiscard]] tl::expected<R, error>& value() noexcept { return *value_; }
 
@@ -90,6 +99,14 @@ class handle {
   }
 
   [[nodiscard]] command_id id() const noexcept { return id_; }
+  /// For `query(q, cmdbus::at_least(h.token()))`: names this command and, once it has committed on a worker, the store
+  /// and read-model version it reached. Usable before the outcome is known (the query then waits for the command).
+  [[nodiscard]] consistency_token token() const noexcept {
+    if (state_ && state_->ready()) {
+      return state_->token();
+    }
+    return consistency_token{id_};
+  }
   [[nodiscard]] bool ready() const noexcept { return value_.has_value() || (state_ && state_->ready()); }
   void wait() const {
     if (!value_ && state_) {

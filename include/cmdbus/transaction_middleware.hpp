@@ -13,6 +13,8 @@
 //     void savepoint(transaction&, const std::string& name) override;
 //     void release(transaction&, const std::string& name) override;
 //     void rollback_to(transaction&, const std::string& name) noexcept override;
+//     std::uint64_t committed() noexcept override;                  // advance the read-model version, return it
+//     std::uint64_t version() const noexcept override;              // the read-model version now
 //   };
 //
 // Contains: `transaction_middleware`.
@@ -56,8 +58,15 @@ class transaction_middleware : public middleware {
   virtual void savepoint(transaction& tx, const std::string& name) = 0;
   virtual void release(transaction& tx, const std::string& name) = 0;
   virtual void rollback_to(transaction& tx, const std::string& name) noexcept = 0;
-  /// After a write transaction committed (before after-commit subscribers run).
-  virtual void committed() noexcept {}
+  /// After a write transaction committed (before after-commit subscribers run): advances the store's read-model
+  /// version and returns the new value.
+  virtual std::uint64_t committed() noexcept = 0;
+
+ public:
+  /// The store's read-model version now: how many write transactions it has committed.
+  [[nodiscard]] virtual std::uint64_t version() const noexcept = 0;
+  /// Which store this is (what its transactions' store_identity() and consistency tokens say).
+  [[nodiscard]] const void* store() const noexcept { return store_; }
 
  private:
   [[nodiscard]] transaction* open_transaction(const context& ctx) const noexcept;

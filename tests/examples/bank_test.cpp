@@ -1,5 +1,6 @@
-// The bank example (examples/bank) on SQLite: rejected and failed commands leave no trace, the read model answers
-// right after execute, nested payrolls undo only what failed.
+// The bank example (examples/bank) on SQLite and PostgreSQL, with every command on the sync route and on a local route
+// (example_routes.hpp): rejected and failed commands leave no trace, the read model answers right after execute,
+// nested payrolls undo only what failed.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -10,6 +11,7 @@
 
 #include "bank/bank_core.hpp"
 #include "common/database.hpp"
+#include "example_routes.hpp"
 #include "example_store.hpp"
 #include "temp_dir.hpp"
 
@@ -17,19 +19,21 @@ namespace {
 
 using namespace bank;
 
-class Bank : public ::testing::TestWithParam<std::string> {
+class Bank : public ::testing::TestWithParam<examples_test::store_and_routes> {
  protected:
   void SetUp() override {
     std::string skip;
-    store = std::make_unique<examples_test::example_store>(GetParam(), skip);
+    store = std::make_unique<examples_test::example_store>(std::get<0>(GetParam()), skip);
     if (!store->db) {
       GTEST_SKIP() << skip;
     }
     db = store->db.get();
     create_schema(*db);
     cmdbus::bus_builder b;
+    b.use(probe);
     register_bank(b, *db);
     register_notifications(b, mail);
+    examples_test::use_routes(b, routes());
     bus = std::make_unique<cmdbus::bus>(std::move(b));
     alice = bus->execute(OpenAccount{"alice"});
     bob = bus->execute(OpenAccount{"bob"});
@@ -49,6 +53,8 @@ class Bank : public ::testing::TestWithParam<std::string> {
     return n;
   }
   [[nodiscard]] bool on_sqlite() const { return db->sqlite() != nullptr; }
+  /// The route configuration: "sync" or "local".
+  [[nodiscard]] const std::string& routes() const { return std::get<1>(GetParam()); }
 
   struct books {
     money alice, bob;
@@ -61,16 +67,46 @@ class Bank : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<examples_test::example_store> store;
   examples::database* db = nullptr;
   mailbox mail;
+  std::shared_ptr<examples_test::thread_probe> probe = std::make_shared<examples_test::thread_probe>();
   std::unique_ptr<cmdbus::bus> bus;
   account_id alice = 0, bob = 0;
 
   void TearDown() override {
+    const bool ran = bus != nullptr;
     bus.reset();
     store.reset();
+    if (ran && !IsSkipped()) {
+      probe->expect_routes(routes());  // every test checks that its commands ran where its configuration says
+    }
   }
 };
 
-INSTANTIATE_TEST_SUITE_P(Stores, Bank, ::testing::Values("sqlite", "postgres"), examples_test::store_name);
+INSTANTIATE_TEST_SUITE_P(Stores, Bank, examples_test::all_stores_and_routes(), examples_test::store_and_routes_name);
+
+TEST_P(Bank, EveryCommandTakesTheConfiguredRoute) {
+  const auto& entries = bus->routes();
+  ASSERT_FALSE(entries.empty());
+  bool transfer = false;
+  for (const auto& r : entries) {
+    EXPECT_EQ(r.route, examples_test::route_of(routes())) << r.command;
+    EXPECT_EQ(r.kind, examples_test::kind_of(routes())) << r.command;
+    EXPECT_NE(r.origin.find(routes() + "_routes.toml"), std::string::npos) << r.command << ": " << r.origin;
+    transfer = transfer || r.command == "bank.transfer";
+  }
+  EXPECT_TRUE(transfer) << "bank.transfer is listed";
+
+  const auto here = probe->on_test_thread();
+  const auto elsewhere = probe->elsewhere();
+  bus->execute(Transfer{alice, bob, 1'00});
+  if (routes() == "local") {
+    EXPECT_EQ(probe->elsewhere(), elsewhere + 1) << "a worker ran the transfer";
+    EXPECT_EQ(probe->on_test_thread(), here);
+  } else {
+    EXPECT_EQ(probe->on_test_thread(), here + 1) << "the test's thread ran the transfer";
+    EXPECT_EQ(probe->elsewhere(), elsewhere);
+  }
+  EXPECT_EQ(balance(bob), 51'00);
+}
 
 TEST_P(Bank, ATransferIsInTheReadModelTheMomentExecuteReturns) {
   const auto committed = db->committed();
@@ -175,6 +211,9 @@ TEST_P(Bank, AfterCommitNoticesAreSentOnlyForCommittedTransfers) {
   EXPECT_EQ(sent.back().text, "You received $1.00 from ACC-1.");
 }
 
+// On a local route the Payroll runs on a worker and executes its Transfers from inside its handler: execute inside a
+// handler runs the child inline on that worker, joining the payroll's transaction as a SAVEPOINT, exactly as on the
+// sync route (a worker waiting for a child queued behind itself would never finish). So these hold under both.
 TEST_P(Bank, APayrollSkipsAFailedPaymentAndUndoesOnlyThatPayment) {
   const auto carol = bus->execute(OpenAccount{"carol"});
   bus->execute(FreezeAccount{carol});
@@ -212,17 +251,25 @@ TEST_P(Bank, TheTransferRunsTheStatementsItPublishes) {
   EXPECT_EQ(changes_ever(), changes + 3) << "two UPDATEs and one INSERT";
 }
 
-TEST(BankOnAFile, ConcurrentTransfersKeepTheTotalAndTheReadModelAgrees) {
+/// On a SQLite file with a pool of 4 connections, under each route configuration.
+class BankOnAFile : public ::testing::TestWithParam<std::string> {};
+
+INSTANTIATE_TEST_SUITE_P(Routes, BankOnAFile, examples_test::all_routes(), examples_test::routes_name);
+
+TEST_P(BankOnAFile, ConcurrentTransfersKeepTheTotalAndTheReadModelAgrees) {
   examples_test::temp_dir dir;
   examples::store_config cfg;
   cfg.path = (dir.path / "data" / "bank.db").string();  // data/ does not exist yet: open() creates it
   cfg.pool_size = 4;
   auto db = examples::database::open(cfg, examples::database::mode::fresh);
   create_schema(db);
+  const auto probe = std::make_shared<examples_test::thread_probe>();
   cmdbus::bus_builder b;
+  b.use(probe);
   cmdbus::retry_policy retry;
   retry.max_attempts = 20;
   register_bank(b, db, retry);
+  examples_test::use_routes(b, GetParam());
   cmdbus::bus bus{std::move(b)};
   const auto a = bus.execute(OpenAccount{"a"});
   const auto c = bus.execute(OpenAccount{"c"});
@@ -248,6 +295,15 @@ TEST(BankOnAFile, ConcurrentTransfersKeepTheTotalAndTheReadModelAgrees) {
   EXPECT_EQ(audit.total_balance, 2'000);
   EXPECT_TRUE(audit.mismatched.empty());
   EXPECT_EQ(audit.lines, 2 + 4 * 50);
+  // Where the commands ran: on sync, each on the thread that executed it (the 4 set-up commands on the test's thread,
+  // the transfers on the 4 threads it started); on local, every one on a worker.
+  if (GetParam() == "local") {
+    EXPECT_EQ(probe->on_test_thread(), 0U);
+    EXPECT_EQ(probe->elsewhere(), 4U + 4 * 50);
+  } else {
+    EXPECT_EQ(probe->on_test_thread(), 4U);
+    EXPECT_EQ(probe->elsewhere(), 4U * 50);
+  }
 }
 
 TEST(BankSchema, CanBeCreatedTwiceAndStartedAfresh) {

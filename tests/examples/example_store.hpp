@@ -1,8 +1,7 @@
 // Which store an example test runs on: "sqlite" (an in-memory database) or "postgres" (a schema of its own on the
-// server named by $CMDBUS_TEST_PG, dropped afterwards; ./run test starts one). Same tests, same assertions.
+// server named by $CMDBUS_TEST_PG, dropped afterwards; ./run test starts one). Same tests, same assertions. The
+// fixtures combine it with a route configuration (example_routes.hpp).
 #pragma once
-
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -64,9 +63,5 @@ class example_store {
   std::string server_;
   std::string schema_;
 };
-
-inline std::string store_name(const ::testing::TestParamInfo<std::string>& info) {
-  return info.param;
-}
 
 }  // namespace examples_test

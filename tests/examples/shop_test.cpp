@@ -1,4 +1,5 @@
-// The shop example (examples/shop) on SQLite: GetOrder right after PlaceOrder, and orders that fail leave no trace.
+// The shop example (examples/shop) on SQLite and PostgreSQL, with every command on the sync route and on a local route
+// (example_routes.hpp): GetOrder right after PlaceOrder, and orders that fail leave no trace.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -6,6 +7,7 @@
 #include <string>
 
 #include "common/database.hpp"
+#include "example_routes.hpp"
 #include "example_store.hpp"
 #include "shop/shop_core.hpp"
 
@@ -13,11 +15,11 @@ namespace {
 
 using namespace shop;
 
-class Shop : public ::testing::TestWithParam<std::string> {
+class Shop : public ::testing::TestWithParam<examples_test::store_and_routes> {
  protected:
   void SetUp() override {
     std::string skip;
-    store = std::make_unique<examples_test::example_store>(GetParam(), skip);
+    store = std::make_unique<examples_test::example_store>(std::get<0>(GetParam()), skip);
     if (!store->db) {
       GTEST_SKIP() << skip;
     }
@@ -25,17 +27,26 @@ class Shop : public ::testing::TestWithParam<std::string> {
     create_schema(*db);
   }
   void TearDown() override {
+    const bool ran = bus != nullptr;
     bus.reset();
     store.reset();
+    if (ran && !IsSkipped()) {
+      probe->expect_routes(routes());  // every test checks that its commands ran where its configuration says
+    }
   }
+
+  /// The route configuration: "sync" or "local".
+  [[nodiscard]] const std::string& routes() const { return std::get<1>(GetParam()); }
 
   /// The bus; `extra` may add registrations (a failing projection) before it is built.
   template <class F>
   void start(F&& extra) {
     cmdbus::bus_builder b;
+    b.use(probe);
     register_shop(b, *db);
     register_confirmations(b, mail);
     extra(b);
+    examples_test::use_routes(b, routes());
     bus = std::make_unique<cmdbus::bus>(std::move(b));
     bus->execute(AddProduct{"mug", "Mug", 8'50, 10});
     bus->execute(AddProduct{"cap", "Cap", 12'00, 3});
@@ -58,10 +69,37 @@ class Shop : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<examples_test::example_store> store;
   examples::database* db = nullptr;
   mailbox mail;
+  std::shared_ptr<examples_test::thread_probe> probe = std::make_shared<examples_test::thread_probe>();
   std::unique_ptr<cmdbus::bus> bus;
 };
 
-INSTANTIATE_TEST_SUITE_P(Stores, Shop, ::testing::Values("sqlite", "postgres"), examples_test::store_name);
+INSTANTIATE_TEST_SUITE_P(Stores, Shop, examples_test::all_stores_and_routes(), examples_test::store_and_routes_name);
+
+TEST_P(Shop, EveryCommandTakesTheConfiguredRoute) {
+  start();
+  const auto& entries = bus->routes();
+  ASSERT_FALSE(entries.empty());
+  bool place_order = false;
+  for (const auto& r : entries) {
+    EXPECT_EQ(r.route, examples_test::route_of(routes())) << r.command;
+    EXPECT_EQ(r.kind, examples_test::kind_of(routes())) << r.command;
+    EXPECT_NE(r.origin.find(routes() + "_routes.toml"), std::string::npos) << r.command << ": " << r.origin;
+    place_order = place_order || r.command == "shop.place_order";
+  }
+  EXPECT_TRUE(place_order) << "shop.place_order is listed";
+
+  const auto here = probe->on_test_thread();
+  const auto elsewhere = probe->elsewhere();
+  const order_id id = bus->execute(PlaceOrder{"carol", {{"cap", 1}}});
+  if (routes() == "local") {
+    EXPECT_EQ(probe->elsewhere(), elsewhere + 1) << "a worker ran the order";
+    EXPECT_EQ(probe->on_test_thread(), here);
+  } else {
+    EXPECT_EQ(probe->on_test_thread(), here + 1) << "the test's thread ran the order";
+    EXPECT_EQ(probe->elsewhere(), elsewhere);
+  }
+  EXPECT_EQ(bus->query(GetOrder{id}).customer, "carol");
+}
 
 TEST_P(Shop, GetOrderRightAfterPlaceOrderShowsTheOrder) {
   start();

@@ -2,12 +2,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#include "async_support.hpp"
 #include "messages.hpp"
 
 namespace {
@@ -21,32 +21,8 @@ struct Keyed {
   [[nodiscard]] int partition_key() const { return key; }
 };
 
-/// A gate a handler waits on until the test opens it.
-class gate {
- public:
-  void wait() {
-    std::unique_lock lock(m_);
-    cv_.wait(lock, [this] { return open_; });
-  }
-  void open() {
-    {
-      std::lock_guard lock(m_);
-      open_ = true;
-    }
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex m_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
-
-/// A `local` route "fast" with 4 workers, and `command` routed to it.
-std::string local_config(std::string_view command, const std::string& extra = "") {
-  return "[routes.fast]\nkind = \"local\"\nworkers = 4\n" + extra + "[commands]\n\"" + std::string{command} +
-         "\" = \"fast\"\n";
-}
+using test::gate;
+using test::local_config;
 
 TEST(LocalRoute, TheSameHandlersRunOnWorkersByConfigurationAlone) {
   std::atomic<std::thread::id> ran_on{};
@@ -105,7 +81,7 @@ TEST(LocalRoute, PostReturnsOnceQueuedAndStopRunsEverythingAccepted) {
   EXPECT_EQ(ran.load(), 0) << "post returned before the handlers ran";
   EXPECT_NE(ids[0], ids[1]);
   g.open();
-  EXPECT_EQ(bus.stop(), 20U);
+  EXPECT_EQ(bus.stop().completed, 20U);
   EXPECT_EQ(ran.load(), 20);
   try {
     bus.post(test::Ping{});
@@ -215,7 +191,7 @@ TEST(LocalRoute, ACommandSentFromAHandlerIsItsChild) {
   b.handle<Keyed>([&](const Keyed&, cmdbus::context& ctx) {
     parent_id = ctx.id();
     parent_correlation = ctx.correlation_id();
-    ctx.bus().execute(test::Ping{});  // on the local route, from the sync route's handler
+    ctx.bus().send(test::Ping{}).get();  // to the local route's worker, from the sync route's handler
   });
   b.config_text("[routes.fast]\nkind = \"local\"\n[commands]\n\"test.ping\" = \"fast\"\n", "app.toml");
   cmdbus::bus bus{std::move(b)};
@@ -224,6 +200,32 @@ TEST(LocalRoute, ACommandSentFromAHandlerIsItsChild) {
   EXPECT_EQ(child.causation, parent_id);
   EXPECT_EQ(child.correlation, parent_correlation);
   EXPECT_NE(child.id, parent_id);
+}
+
+TEST(LocalRoute, ExecuteInsideAHandlerRunsTheChildInlineWhateverItsRoute) {
+  std::atomic<std::thread::id> parent_thread{}, child_thread{};
+  std::atomic<bool> child_saw_parent{false};
+  cmdbus::bus_builder b;
+  b.handle<test::Ping>([&](const test::Ping&, cmdbus::context& ctx) {
+    child_thread = std::this_thread::get_id();
+    child_saw_parent = ctx.parent() != nullptr;
+  });
+  b.handle<Keyed>([&](const Keyed&, cmdbus::context& ctx) {
+    parent_thread = std::this_thread::get_id();
+    ctx.bus().execute(test::Ping{});
+    const auto r = ctx.bus().try_execute(test::Ping{});
+    EXPECT_TRUE(r);
+  });
+  // Both on one worker: were the child queued, the parent would wait for a worker that is itself.
+  b.config_text(
+      "[routes.one]\nkind = \"local\"\nworkers = 1\nexecute_timeout_ms = 2000\n[commands]\n\"test.ping\" = "
+      "\"one\"\n\"test.keyed\" = \"one\"\n",
+      "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  bus.execute(Keyed{1, 1});
+  EXPECT_NE(parent_thread.load(), std::this_thread::get_id()) << "the parent ran on the worker";
+  EXPECT_EQ(child_thread.load(), parent_thread.load()) << "the child ran inline, on the parent's thread";
+  EXPECT_TRUE(child_saw_parent.load()) << "as the parent's child (it joins the parent's unit of work)";
 }
 
 TEST(LocalRoute, ACommandWhoseDeadlinePassedInTheQueueDoesNotRun) {

@@ -227,7 +227,10 @@ class unit_of_work_middleware final : public transaction_middleware {
       // The outer transaction is unusable now; it fails on its own next statement or at COMMIT.
     }
   }
-  void committed() noexcept override { st_->committed.fetch_add(1, std::memory_order_release); }
+  std::uint64_t committed() noexcept override { return st_->committed.fetch_add(1, std::memory_order_acq_rel) + 1; }
+  [[nodiscard]] std::uint64_t version() const noexcept override {
+    return st_->committed.load(std::memory_order_acquire);
+  }
 
   static connection& conn(transaction_type& tx) noexcept { return static_cast<pooled_transaction&>(tx).conn(); }
 

@@ -64,7 +64,10 @@ class unit_of_work_middleware final : public transaction_middleware {
   void rollback_to(transaction_type& tx, const std::string& name) noexcept override {
     rollback_quietly(conn(tx), "ROLLBACK TO " + name + "; RELEASE " + name);
   }
-  void committed() noexcept override { state_->committed.fetch_add(1, std::memory_order_release); }
+  std::uint64_t committed() noexcept override { return state_->committed.fetch_add(1, std::memory_order_acq_rel) + 1; }
+  [[nodiscard]] std::uint64_t version() const noexcept override {
+    return state_->committed.load(std::memory_order_acquire);
+  }
 
   static connection& conn(transaction_type& tx) noexcept { return static_cast<pooled_transaction&>(tx).conn(); }
 

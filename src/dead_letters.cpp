@@ -1,0 +1,92 @@
+// The in-memory dead letter store and the operator's queue over any store.
+#include "cmdbus/dead_letters.hpp"
+
+#include <algorithm>
+#include <mutex>
+#include <utility>
+
+#include "cmdbus/bus.hpp"
+
+namespace cmdbus {
+
+namespace {
+
+class memory_store final : public dead_letter_store {
+ public:
+  void put(entry e) override {
+    std::lock_guard lock(mutex_);
+    entries_.push_back(std::move(e));
+  }
+  [[nodiscard]] std::vector<dead_letter> list() const override {
+    std::lock_guard lock(mutex_);
+    std::vector<dead_letter> out;
+    out.reserve(entries_.size());
+    for (const auto& e : entries_) {
+      out.push_back(e.letter);
+    }
+    return out;
+  }
+  [[nodiscard]] std::optional<dead_letter> find(const command_id& id) const override {
+    std::lock_guard lock(mutex_);
+    const auto it = locate(id);
+    if (it == entries_.end()) {
+      return std::nullopt;
+    }
+    return it->letter;
+  }
+  [[nodiscard]] std::optional<entry> take(const command_id& id) override {
+    std::lock_guard lock(mutex_);
+    const auto it = locate(id);
+    if (it == entries_.end()) {
+      return std::nullopt;
+    }
+    entry e = std::move(*it);
+    entries_.erase(it);
+    return e;
+  }
+  [[nodiscard]] std::size_t size() const override {
+    std::lock_guard lock(mutex_);
+    return entries_.size();
+  }
+
+ private:
+  [[nodiscard]] std::vector<entry>::const_iterator locate(const command_id& id) const {
+    return std::find_if(entries_.begin(), entries_.end(), [&](const entry& e) { return e.letter.id == id; });
+  }
+  [[nodiscard]] std::vector<entry>::iterator locate(const command_id& id) {
+    return std::find_if(entries_.begin(), entries_.end(), [&](const entry& e) { return e.letter.id == id; });
+  }
+
+  mutable std::mutex mutex_;
+  std::vector<entry> entries_;
+};
+
+}  // namespace
+
+std::shared_ptr<dead_letter_store> make_memory_dead_letter_store() {
+  return std::make_shared<memory_store>();
+}
+
+bool dead_letter_queue::requeue(const command_id& id) {
+  auto e = store_->take(id);
+  if (!e) {
+    return false;
+  }
+  try {
+    bus_->requeue(e->envelope);  // moved out only once the route has accepted it
+  } catch (...) {
+    store_->put(std::move(*e));  // not accepted: it stays a dead letter
+    throw;
+  }
+  return true;
+}
+
+bool dead_letter_queue::discard(const command_id& id) {
+  return store_->take(id).has_value();
+}
+
+void dead_letter_queue::add(dead_letter_store::entry e) {
+  store_->put(std::move(e));
+}
+
+}  // namespace cmdbus

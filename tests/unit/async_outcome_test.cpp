@@ -1,0 +1,421 @@
+// What becomes of commands on a `local` route: retries that leave other keys alone, dead letters, status, queue depth,
+// stopping with a deadline, and queries that wait for a command's effects.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "async_support.hpp"
+#include "cmdbus/cmdbus.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using test::eventually;
+using test::gate;
+
+class briefly_down : public cmdbus::transient_error {
+ public:
+  using cmdbus::transient_error::transient_error;
+};
+class bad_input : public cmdbus::rejected_error {
+ public:
+  using cmdbus::rejected_error::rejected_error;
+};
+
+/// Fails with briefly_down while `failures_left` of its key is positive; records every attempt.
+struct Step {
+  static constexpr std::string_view command_name = "test.step";
+  int key = 0;
+  int seq = 0;
+  [[nodiscard]] int partition_key() const { return key; }
+};
+
+struct Job {
+  static constexpr std::string_view command_name = "test.job";
+  int n = 0;
+};
+
+struct ReadCounter {
+  static constexpr std::string_view query_name = "test.read_counter";
+  using result_type = int;
+};
+
+/// One worker, so that the order of attempts is the order the worker chose.
+std::string one_worker(std::string_view command, const std::string& extra = "") {
+  return "[routes.work]\nkind = \"local\"\nworkers = 1\n" + extra + "[commands]\n\"" + std::string{command} +
+         "\" = \"work\"\n";
+}
+
+cmdbus::retry_policy quick_retries(std::uint32_t attempts, std::chrono::milliseconds delay) {
+  cmdbus::retry_policy p;
+  p.max_attempts = attempts;
+  p.initial_delay = delay;
+  p.max_delay = delay;
+  p.jitter = 0;
+  return p;
+}
+
+struct attempt_log {
+  std::mutex m;
+  std::vector<std::string> entries;
+  void add(std::string s) {
+    std::lock_guard lock(m);
+    entries.push_back(std::move(s));
+  }
+  std::vector<std::string> snapshot() {
+    std::lock_guard lock(m);
+    return entries;
+  }
+};
+
+TEST(AsyncOutcome, ARetryWaitsBesideTheQueueWhileOtherKeysRun) {
+  attempt_log log;
+  std::atomic<int> failures_left{1};
+  cmdbus::bus_builder b;
+  b.use(cmdbus::make_retry(quick_retries(3, 300ms)));
+  b.handle<Step>([&](const Step& s) {
+    log.add(std::to_string(s.key) + "." + std::to_string(s.seq));
+    if (s.key == 1 && failures_left.fetch_sub(1) > 0) {
+      throw briefly_down("store briefly down");
+    }
+  });
+  b.config_text(one_worker("test.step"), "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  const auto first = bus.post(Step{1, 1});
+  bus.post(Step{1, 2});  // same key: must wait for 1.1's retry
+  for (int i = 1; i <= 3; ++i) {
+    bus.post(Step{2, i});  // other key: must not wait 300 ms behind 1.1
+  }
+  const auto report = bus.stop();
+  EXPECT_EQ(report.completed, 5U);
+  EXPECT_TRUE(report.not_run.empty());
+  const std::vector<std::string> expected{"1.1", "2.1", "2.2", "2.3", "1.1", "1.2"};
+  EXPECT_EQ(log.snapshot(), expected) << "key 2 ran while 1.1 waited; 1.2 stayed behind 1.1";
+  const auto st = bus.status(first);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->status, cmdbus::command_status::succeeded);
+  EXPECT_EQ(st->attempts, 2U);
+  EXPECT_EQ(bus.queue_stats().at(0).retries, 1U);
+  EXPECT_EQ(bus.dead_letters().size(), 0U);
+}
+
+TEST(AsyncOutcome, APostedCommandOutOfAttemptsBecomesADeadLetter) {
+  std::atomic<int> attempts{0};
+  cmdbus::bus_builder b;
+  b.use(cmdbus::make_retry(quick_retries(3, 1ms)));
+  b.handle<Step>([&](const Step& s) {
+    ++attempts;
+    if (s.key == 7) {
+      throw bad_input("key 7 is not allowed");
+    }
+    throw briefly_down("store down for good");
+  });
+  b.config_text(one_worker("test.step"), "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  const auto before = cmdbus::clock::now();
+  const auto transient = bus.post(Step{3, 1});
+  const auto rejected = bus.post(Step{7, 1});
+  bus.stop();
+  EXPECT_EQ(attempts.load(), 4) << "three attempts for the transient failure, one for the rejected command";
+  EXPECT_EQ(bus.unobserved_failures(), 2U);
+
+  const auto letters = bus.dead_letters().list();
+  ASSERT_EQ(letters.size(), 2U);
+  const auto d = bus.dead_letters().inspect(transient);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->command, "test.step");
+  EXPECT_EQ(d->route, "work");
+  EXPECT_EQ(d->partition_key, "3");
+  EXPECT_EQ(d->attempts, 3U);
+  EXPECT_EQ(d->code, cmdbus::error_code::transient);
+  EXPECT_NE(d->error_type.find("briefly_down"), std::string::npos) << d->error_type;
+  EXPECT_EQ(d->error, "store down for good");
+  EXPECT_GE(d->first_attempt, before);
+  EXPECT_GE(d->last_attempt, d->first_attempt + 2ms) << "two retry pauses lie between the first and last attempt";
+  EXPECT_EQ(d->correlation_id, transient) << "a root command correlates to itself";
+
+  const auto r = bus.dead_letters().inspect(rejected);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->attempts, 1U) << "a rejected command is not retried";
+  EXPECT_EQ(r->code, cmdbus::error_code::rejected);
+  EXPECT_EQ(r->error, "key 7 is not allowed");
+
+  for (const auto& id : {transient, rejected}) {
+    const auto st = bus.status(id);
+    ASSERT_TRUE(st);
+    EXPECT_EQ(st->status, cmdbus::command_status::dead);
+  }
+}
+
+TEST(AsyncOutcome, ADeadLetterCanBeRequeuedOrDiscarded) {
+  std::atomic<bool> broken{true};
+  std::atomic<int> done{0};
+  cmdbus::bus_builder b;
+  b.handle<Job>([&](const Job& j) {
+    if (broken.load()) {
+      throw bad_input("job " + std::to_string(j.n) + " cannot run yet");
+    }
+    done += j.n;
+  });
+  b.config_text(one_worker("test.job"), "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  const auto keep = bus.post(Job{5});
+  const auto drop = bus.post(Job{100});
+  ASSERT_TRUE(eventually([&] { return bus.dead_letters().size() == 2; }));
+
+  broken = false;
+  EXPECT_TRUE(bus.dead_letters().requeue(keep));
+  ASSERT_TRUE(eventually([&] {
+    const auto st = bus.status(keep);
+    return st && st->status == cmdbus::command_status::succeeded;
+  }));
+  EXPECT_EQ(done.load(), 5) << "the requeued command ran with its payload";
+  EXPECT_EQ(bus.status(keep)->attempts, 1U) << "attempts count afresh";
+  EXPECT_FALSE(bus.dead_letters().inspect(keep));
+
+  EXPECT_TRUE(bus.dead_letters().discard(drop));
+  EXPECT_FALSE(bus.dead_letters().discard(drop));
+  EXPECT_FALSE(bus.dead_letters().requeue(drop));
+  EXPECT_EQ(bus.dead_letters().size(), 0U);
+  bus.stop();
+  EXPECT_EQ(done.load(), 5) << "the discarded command never ran";
+}
+
+TEST(AsyncOutcome, ARequeueTheRouteRefusesKeepsTheDeadLetter) {
+  cmdbus::bus_builder b;
+  b.handle<Job>([](const Job&) { throw bad_input("no"); });
+  b.config_text(one_worker("test.job"), "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  const auto id = bus.post(Job{1});
+  ASSERT_TRUE(eventually([&] { return bus.dead_letters().size() == 1; }));
+  bus.stop();
+  EXPECT_THROW(bus.dead_letters().requeue(id), cmdbus::stopping_error);
+  EXPECT_TRUE(bus.dead_letters().inspect(id)) << "still there, payload and all";
+}
+
+TEST(AsyncOutcome, AWaitingCallerGetsTheErrorAndNoDeadLetterIsMade) {
+  gate g;
+  cmdbus::bus_builder b;
+  b.handle<Job>([&](const Job& j) {
+    if (j.n == 0) {
+      g.wait();
+      return;
+    }
+    throw bad_input("refused");
+  });
+  b.config_text(one_worker("test.job"), "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  cmdbus::command_id failed_id;
+  try {
+    bus.execute(Job{1});
+    ADD_FAILURE() << "no error";
+  } catch (const bad_input&) {
+  }
+  const auto r = bus.try_execute(Job{2});
+  ASSERT_FALSE(r);
+  failed_id = r.error().id();
+  EXPECT_EQ(bus.dead_letters().size(), 0U);
+  const auto st = bus.status(failed_id);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->status, cmdbus::command_status::failed);
+  EXPECT_EQ(st->error, "refused");
+
+  // A handle dropped before the outcome: nobody can see it, so the failure is a dead letter.
+  bus.post(Job{0});  // holds the only worker
+  cmdbus::command_id dropped;
+  {
+    auto h = bus.send(Job{3});
+    dropped = h.id();
+  }
+  g.open();
+  bus.stop();
+  EXPECT_TRUE(bus.dead_letters().inspect(dropped));
+}
+
+TEST(AsyncOutcome, StatusGoesFromPendingToRunningToSucceeded) {
+  gate g;
+  std::atomic<bool> entered{false};
+  cmdbus::bus_builder b;
+  b.handle<Job>([&](const Job& j) {
+    if (j.n == 1) {
+      entered = true;
+      g.wait();
+    }
+  });
+  b.config_text(one_worker("test.job"), "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  const auto first = bus.post(Job{1});
+  ASSERT_TRUE(eventually([&] { return entered.load(); }));
+  const auto second = bus.post(Job{2});
+  const auto third = bus.post(Job{3});
+
+  auto running = bus.status(first);
+  ASSERT_TRUE(running);
+  EXPECT_EQ(running->status, cmdbus::command_status::running);
+  EXPECT_EQ(running->attempts, 1U);
+  EXPECT_EQ(running->command, "test.job");
+  EXPECT_EQ(running->route, "work");
+  EXPECT_EQ(bus.status(second)->status, cmdbus::command_status::pending);
+
+  const auto stats = bus.queue_stats();
+  ASSERT_EQ(stats.size(), 1U);
+  EXPECT_EQ(stats[0].route, "work");
+  EXPECT_EQ(stats[0].kind, "local");
+  EXPECT_EQ(stats[0].workers, 1U);
+  EXPECT_EQ(stats[0].capacity, 1024U);
+  EXPECT_EQ(stats[0].queued, 2U) << "queue depth: the two behind the running one";
+  EXPECT_EQ(stats[0].in_flight, 3U);
+
+  g.open();
+  bus.stop();
+  for (const auto& id : {first, second, third}) {
+    const auto st = bus.status(id);
+    ASSERT_TRUE(st);
+    EXPECT_EQ(st->status, cmdbus::command_status::succeeded);
+    EXPECT_GE(st->updated, st->accepted);
+  }
+  EXPECT_EQ(bus.queue_stats()[0].queued, 0U);
+  EXPECT_EQ(bus.queue_stats()[0].completed, 3U);
+  EXPECT_FALSE(bus.status(cmdbus::command_id::generate())) << "an id never sent is unknown";
+}
+
+TEST(AsyncOutcome, StatusRetentionIsBounded) {
+  cmdbus::bus_builder b;
+  b.handle<Job>([](const Job&) {});
+  b.status_retention(32);
+  b.config_text(one_worker("test.job"), "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  std::vector<cmdbus::command_id> ids;
+  for (int i = 0; i < 400; ++i) {
+    ids.push_back(bus.post(Job{i}));
+  }
+  bus.stop();
+  const auto known = std::count_if(ids.begin(), ids.end(), [&](const auto& id) { return bus.status(id).has_value(); });
+  EXPECT_LE(known, 32);
+  EXPECT_GE(known, 16);
+  EXPECT_TRUE(bus.status(ids.back())) << "the most recent outcome is kept";
+  EXPECT_FALSE(bus.status(ids.front())) << "the oldest is forgotten";
+}
+
+TEST(AsyncOutcome, StopWithADeadlineListsWhatDidNotRunAndLosesNothing) {
+  gate g;
+  std::atomic<bool> entered{false};
+  std::atomic<int> ran{0};
+  cmdbus::bus_builder b;
+  b.handle<Job>([&](const Job& j) {
+    if (j.n == 0) {
+      entered = true;
+      g.wait();
+    }
+    ++ran;
+  });
+  b.config_text(one_worker("test.job"), "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  bus.post(Job{0});
+  ASSERT_TRUE(eventually([&] { return entered.load(); }));
+  std::vector<cmdbus::command_id> posted;
+  for (int i = 1; i <= 5; ++i) {
+    posted.push_back(bus.post(Job{i}));
+  }
+  auto waiting = bus.send(Job{6});
+
+  const auto give_up_at = cmdbus::clock::now() + 50ms;
+  std::thread opener([&] {
+    std::this_thread::sleep_until(give_up_at + 30ms);  // the running command ends only after the deadline
+    g.open();
+  });
+  const auto report = bus.stop(give_up_at);
+  opener.join();
+
+  EXPECT_EQ(report.completed, 1U) << "the running command finished";
+  EXPECT_EQ(ran.load(), 1);
+  ASSERT_EQ(report.not_run.size(), 6U);
+  for (const auto& id : posted) {
+    EXPECT_NE(std::find(report.not_run.begin(), report.not_run.end(), id), report.not_run.end());
+    const auto d = bus.dead_letters().inspect(id);
+    ASSERT_TRUE(d) << "a posted command that did not run is a dead letter";
+    EXPECT_EQ(d->attempts, 0U);
+    EXPECT_NE(d->error.find("stop deadline passed"), std::string::npos) << d->error;
+    EXPECT_EQ(bus.status(id)->status, cmdbus::command_status::dead);
+  }
+  EXPECT_NE(std::find(report.not_run.begin(), report.not_run.end(), waiting.id()), report.not_run.end());
+  EXPECT_THROW(waiting.get(), cmdbus::stopping_error) << "the waiting caller is told";
+  EXPECT_EQ(bus.status(waiting.id())->status, cmdbus::command_status::failed);
+  EXPECT_THROW(bus.post(Job{9}), cmdbus::stopping_error);
+}
+
+TEST(AsyncOutcome, StopWithoutADeadlineRunsPendingRetriesToo) {
+  std::atomic<int> attempts{0};
+  cmdbus::bus_builder b;
+  b.use(cmdbus::make_retry(quick_retries(2, 50ms)));
+  b.handle<Job>([&](const Job&) {
+    if (attempts.fetch_add(1) == 0) {
+      throw briefly_down("once");
+    }
+  });
+  b.config_text(one_worker("test.job"), "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  const auto id = bus.post(Job{1});
+  ASSERT_TRUE(eventually([&] { return attempts.load() == 1; }));
+  const auto report = bus.stop();
+  EXPECT_EQ(attempts.load(), 2);
+  EXPECT_EQ(report.completed, 1U);
+  EXPECT_TRUE(report.not_run.empty());
+  EXPECT_EQ(bus.status(id)->status, cmdbus::command_status::succeeded);
+}
+
+TEST(AsyncOutcome, AQueryWithATokenSeesThePostedCommandsEffect) {
+  gate g;
+  std::atomic<int> counter{0};
+  cmdbus::bus_builder b;
+  b.handle<Job>([&](const Job& j) {
+    g.wait();
+    counter += j.n;
+  });
+  b.handle<ReadCounter>([&](const ReadCounter&) { return counter.load(); });
+  b.config_text(one_worker("test.job"), "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  const auto id = bus.post(Job{7});
+  EXPECT_EQ(bus.query(ReadCounter{}), 0) << "without a token: the command has not run yet";
+
+  // Bounded: a query that cannot see it in time says so, naming the command and its route.
+  try {
+    (void)bus.query(ReadCounter{}, [&] {
+      auto o = cmdbus::at_least(id);
+      o.deadline = cmdbus::clock::now() + 30ms;
+      return o;
+    }());
+    ADD_FAILURE() << "the query did not wait";
+  } catch (const cmdbus::consistency_timeout_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(
+        what.find("query 'test.read_counter' waited for command 'test.job' " + id.to_string() + " on route 'work'"),
+        std::string::npos)
+        << what;
+  }
+  const auto r = bus.try_query(ReadCounter{}, [&] {
+    auto o = cmdbus::at_least(id);
+    o.deadline = cmdbus::clock::now() + 10ms;
+    return o;
+  }());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), cmdbus::error_code::transient);
+
+  std::thread opener([&] {
+    std::this_thread::sleep_for(30ms);
+    g.open();
+  });
+  EXPECT_EQ(bus.query(ReadCounter{}, cmdbus::at_least(id)), 7) << "with the token: waits, then sees it";
+  opener.join();
+
+  auto h = bus.send(Job{1});
+  EXPECT_EQ(bus.query(ReadCounter{}, cmdbus::at_least(h.token())), 8) << "a handle's token, before completion";
+  EXPECT_EQ(h.token().command, h.id());
+}
+
+}  // namespace
