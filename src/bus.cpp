@@ -13,6 +13,7 @@
 #include "cmdbus/transaction_middleware.hpp"
 #include "cmdbus/unit_of_work.hpp"
 #include "cmdbus/validation.hpp"
+#include "cycle_clock.hpp"
 #include "local_route.hpp"
 #include "route_resolver.hpp"
 #include "status_table.hpp"
@@ -133,7 +134,11 @@ bus::bus(bus_builder builder) : state_(std::make_unique<state>()) {
     }
   }
 
-  st.status = std::make_unique<detail::status_table>(regs.status_retention);
+  std::size_t in_flight = 0;
+  for (const auto& def : resolved.local_routes) {
+    in_flight += def.local.capacity;
+  }
+  st.status = std::make_unique<detail::status_table>(regs.status_retention, in_flight);
   st.dead_letters = std::make_unique<dead_letter_queue>(
       *this, regs.dead_letters != nullptr ? regs.dead_letters : make_memory_dead_letter_store());
 
@@ -226,17 +231,18 @@ detail::run_outcome bus::on_failed(detail::envelope& e, const context& ctx, std:
                     std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
     } catch (...) {  // NOLINT(bugprone-empty-catch): the status and the log line are advisory; the retry stands
     }
-    e.last_error = std::move(err);
+    e.last_error = std::make_unique<error>(std::move(err));
     return {detail::run_outcome::kind::retry, delay};
   }
   if (e.unobserved()) {
-    e.last_error = std::move(err);
+    e.last_error = std::make_unique<error>(std::move(err));
     return {detail::run_outcome::kind::dead, {}};
   }
   try {
     state_->status->settle(e.id, command_status::failed, consistency_token{e.id}, err.message());
   } catch (...) {  // NOLINT(bugprone-empty-catch): the status is advisory; the caller must still get the error
   }
+  e.completion->set_token(consistency_token{e.id});
   e.completion->fail(std::move(err));
   return {};
 }
@@ -244,56 +250,101 @@ detail::run_outcome bus::on_failed(detail::envelope& e, const context& ctx, std:
 void bus::bury(std::unique_ptr<detail::envelope> e) noexcept {
   auto& st = *state_;
   st.unobserved_failures.fetch_add(1, std::memory_order_relaxed);
-  const error& err = *e->last_error;
+  const command_id id = e->id;
+  std::string described = "(out of memory describing it)";
   try {
-    spdlog::error("cmdbus: command failed with nobody waiting; it is now a dead letter: {}", err.describe());
+    const error& err = *e->last_error;
+    described = err.describe();
     dead_letter d;
-    d.id = e->id;
+    d.id = id;
     d.command = e->target->info->wire_name;
     d.route = e->target->async->name();
-    d.partition_key = e->partition_key;
-    d.correlation_id = e->options.correlation_id;
+    if (e->keyed && e->target->info->partition_key != nullptr) {
+      d.partition_key = e->target->info->partition_key(e->payload);
+    }
+    d.correlation_id = e->options != nullptr && !e->options->correlation_id.is_nil() ? e->options->correlation_id : id;
     d.code = err.code();
     d.error_type = err.type_name();
     d.error = err.message();
     d.attempts = e->attempts;
-    d.first_attempt = e->first_attempt;
-    d.last_attempt = e->last_attempt;
-    const auto id = d.id;
-    std::string message = d.error;
+    if (e->attempts > 0) {
+      d.first_attempt = detail::cycle_clock::to_system(e->first_attempt);
+      d.last_attempt = detail::cycle_clock::to_system(e->last_attempt);
+    }
+    // The status first: once the letter is in the store an operator may requeue it, and the status is then pending.
+    st.status->settle(id, command_status::dead, consistency_token{id}, d.error);
+    spdlog::error("cmdbus: command failed with nobody waiting; it is now a dead letter: {}", described);
     st.dead_letters->add({std::move(d), std::move(e)});
-    st.status->settle(id, command_status::dead, consistency_token{id}, message);
+  } catch (const std::exception& failure) {
+    try {
+      spdlog::critical("cmdbus: the dead letter store refused {} ({}); the command is lost: {}", id.to_string(),
+                       failure.what(), described);
+    } catch (...) {  // NOLINT(bugprone-empty-catch): nothing is left to report with
+    }
   } catch (...) {
     try {
-      spdlog::critical("cmdbus: a dead letter could not be stored: {}", err.describe());
+      spdlog::critical("cmdbus: the dead letter store refused {}; the command is lost: {}", id.to_string(), described);
     } catch (...) {  // NOLINT(bugprone-empty-catch): nothing is left to report with
     }
   }
 }
 
 void bus::abandon(std::unique_ptr<detail::envelope> e, std::string_view route) noexcept {
+  std::exception_ptr why;
   try {
-    auto why = std::make_exception_ptr(stopping_error(
-        fmt::format("cmdbus: the bus stopped (its stop deadline passed) before '{}' {} could run on route '{}'; it "
-                    "did not run",
-                    e->target->info->wire_name, e->id.to_string(), route)));
-    e->last_error = error(why, e->target->info->wire_name, e->id, e->attempts);
-    if (e->unobserved()) {
-      bury(std::move(e));
-      return;
-    }
-    state_->status->settle(e->id, command_status::failed, consistency_token{e->id}, e->last_error->message());
-    e->completion->fail(*e->last_error);
-  } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory while stopping; the id is in the stop report
+    why = std::make_exception_ptr(stopping_error(fmt::format(
+        "cmdbus: the bus stopped (its stop deadline passed) before '{}' {} could run{} on route '{}'; it did not "
+        "run{}",
+        e->target->info->wire_name, e->id.to_string(), e->attempts > 0 ? " again (it waited for a retry)" : "", route,
+        e->attempts > 0 ? " again" : "")));
+  } catch (...) {
+    why = std::current_exception();  // out of memory: the caller still learns that it did not run
   }
+  try {
+    e->last_error = std::make_unique<error>(why, e->target->info->wire_name, e->id, e->attempts);
+  } catch (...) {  // NOLINT(bugprone-empty-catch): without the error value the command is still failed below
+  }
+  if (e->unobserved()) {
+    if (e->last_error != nullptr) {
+      bury(std::move(e));
+    }
+    return;
+  }
+  try {
+    state_->status->settle(e->id, command_status::failed, consistency_token{e->id},
+                           e->last_error != nullptr ? e->last_error->message() : std::string_view{"stopped"});
+  } catch (...) {  // NOLINT(bugprone-empty-catch): the status is advisory; the waiting caller must be told below
+  }
+  e->completion->set_token(consistency_token{e->id});
+  e->completion->fail(e->last_error != nullptr ? *e->last_error : error(why, {}, e->id, e->attempts));
 }
 
 void bus::requeue(std::unique_ptr<detail::envelope>& e) {
+  // The slot of this bus for the command's type: a dead letter store may outlive the bus that filled it.
+  const auto index = e->type_index;
+  if (index >= slot_count_ || slots_[index].async == nullptr || slots_[index].info == nullptr) {
+    throw rejected_error(
+        fmt::format("cmdbus: cannot requeue {}: its command type is not routed to an asynchronous route on this bus",
+                    e->id.to_string()));
+  }
+  e->target = &slots_[index];
+  const auto attempts = e->attempts;
+  const auto first = e->first_attempt;
+  const auto last = e->last_attempt;
+  auto last_error = std::move(e->last_error);
   e->attempts = 0;
-  e->first_attempt = {};
-  e->last_attempt = {};
-  e->last_error.reset();
-  e->target->async->enqueue(e);
+  e->first_attempt = 0;
+  e->last_attempt = 0;
+  e->requeued = true;
+  try {
+    (void)e->target->async->enqueue(e);
+  } catch (...) {  // refused: the dead letter keeps its history
+    e->attempts = attempts;
+    e->first_attempt = first;
+    e->last_attempt = last;
+    e->last_error = std::move(last_error);
+    throw;
+  }
 }
 
 void bus::await_consistency(const dispatch_options& options, std::string_view query_name) const {
@@ -317,19 +368,25 @@ void bus::await_consistency(const dispatch_options& options, std::string_view qu
   if (target.store == nullptr || target.version == 0) {
     return;
   }
-  for (const auto* s : state_->stores) {
-    if (s->store() != target.store) {
-      continue;
+  const auto found = std::find_if(state_->stores.begin(), state_->stores.end(),
+                                  [&](const transaction_middleware* m) { return m->store() == target.store; });
+  if (found == state_->stores.end()) {
+    throw rejected_error(fmt::format(
+        "cmdbus: query '{}' was given a consistency token of a store this bus does not use (a token from another "
+        "bus?); it cannot wait for version {} of it",
+        query_name, target.version));
+  }
+  const transaction_middleware& store = **found;
+  auto pause = std::chrono::microseconds{20};
+  while (store.version() < target.version) {
+    if (clock::now() >= until) {
+      throw consistency_timeout_error(
+          fmt::format("cmdbus: query '{}' waited for the read model to reach version {}, but it was at {} at the "
+                      "query's deadline",
+                      query_name, target.version, store.version()));
     }
-    while (s->version() < target.version) {
-      if (clock::now() >= until) {
-        throw consistency_timeout_error(
-            fmt::format("cmdbus: query '{}' waited for the read model to reach version {}, but it was at {} at the "
-                        "query's deadline",
-                        query_name, target.version, s->version()));
-      }
-      std::this_thread::sleep_for(200us);
-    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds{1000});
   }
 }
 

@@ -6,7 +6,25 @@
 
 #include "cmdbus/handle.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <exception>
+
 namespace cmdbus::detail {
+
+namespace {
+
+void log_failed_continuation(const char* what) noexcept {
+  try {
+    spdlog::error(
+        "cmdbus: a continuation (handle::then or a resumed coroutine) threw: {}; the other continuations "
+        "still ran",
+        what);
+  } catch (...) {  // NOLINT(bugprone-empty-catch): nothing left to report with
+  }
+}
+
+}  // namespace
 
 struct completion_base::state {
   std::atomic<bool> ready{false};
@@ -56,7 +74,15 @@ void completion_base::mark_complete() {
   }
   state_->cv.notify_all();
   for (auto& f : run) {
-    f();
+    // A continuation runs on the completing thread (a worker): one that throws must neither take the worker down
+    // nor keep the others from running.
+    try {
+      f();
+    } catch (const std::exception& e) {
+      log_failed_continuation(e.what());
+    } catch (...) {
+      log_failed_continuation("an exception not derived from std::exception");
+    }
   }
 }
 

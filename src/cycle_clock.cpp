@@ -26,4 +26,12 @@ double cycle_clock::ns_per_tick() noexcept {
   return rate;
 }
 
+std::chrono::system_clock::time_point cycle_clock::to_system(std::uint64_t ticks) noexcept {
+  const auto now_ticks = now();
+  const auto wall = std::chrono::system_clock::now();
+  const auto ago = now_ticks > ticks ? static_cast<double>(now_ticks - ticks) * ns_per_tick() : 0.0;
+  return wall - std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                    std::chrono::nanoseconds{static_cast<std::int64_t>(ago)});
+}
+
 }  // namespace cmdbus::detail

@@ -23,6 +23,8 @@ class cycle_clock {
   }
   /// Nanoseconds per tick, measured once per process against steady_clock (the first call takes about 2 ms).
   [[nodiscard]] static double ns_per_tick() noexcept;
+  /// The wall-clock time of a past reading of now() (as exact as the measured rate: about 0.1 %).
+  [[nodiscard]] static std::chrono::system_clock::time_point to_system(std::uint64_t ticks) noexcept;
 };
 
 }  // namespace cmdbus::detail

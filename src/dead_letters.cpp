@@ -5,6 +5,8 @@
 #include <mutex>
 #include <utility>
 
+#include <fmt/format.h>
+
 #include "cmdbus/bus.hpp"
 
 namespace cmdbus {
@@ -71,6 +73,11 @@ bool dead_letter_queue::requeue(const command_id& id) {
   auto e = store_->take(id);
   if (!e) {
     return false;
+  }
+  if (e->envelope == nullptr) {
+    const std::string text = fmt::format("cmdbus: dead letter {} holds no command to send again", id.to_string());
+    store_->put(std::move(*e));
+    throw rejected_error(text);
   }
   try {
     bus_->requeue(e->envelope);  // moved out only once the route has accepted it

@@ -1,24 +1,49 @@
 #include "local_route.hpp"
 
 #include <concurrentqueue/blockingconcurrentqueue.h>
+#include <concurrentqueue/lightweightsemaphore.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <deque>
 #include <functional>
 #include <map>
 #include <unordered_map>
 
 #include "cmdbus/error.hpp"
+#include "cycle_clock.hpp"
 #include "status_table.hpp"
 
 namespace cmdbus::detail {
 
+/// The route's capacity: a semaphore that spins briefly before it sleeps, so that a producer waiting for a slot the
+/// worker is about to give back does not go through the kernel.
+struct local_route::capacity {
+  explicit capacity(std::uint32_t n) : slots(static_cast<moodycamel::LightweightSemaphore::ssize_t>(n)) {}
+  moodycamel::LightweightSemaphore slots;
+};
+
 struct local_route::worker {
   moodycamel::BlockingConcurrentQueue<std::unique_ptr<envelope>> queue;
   std::thread thread;
+  // Written by this worker only (read by stats() and stop()); a cache line of their own.
+  alignas(64) std::atomic<std::uint64_t> started{0};  // taken off the queue (run, held or abandoned)
+  std::atomic<std::uint64_t> finished{0};             // done for good (succeeded, failed, dead, or abandoned)
+  std::atomic<std::uint64_t> abandoned{0};            // not run: the stop deadline passed
+  std::atomic<std::uint64_t> waiting{0};              // waiting for a retry, or held behind one of their key
+  std::atomic<std::uint64_t> retries{0};
+  std::uint64_t unreleased = 0;  // finished, capacity not yet given back (this batch)
   // Touched by this worker's thread only.
-  std::multimap<std::chrono::steady_clock::time_point, std::unique_ptr<envelope>> retries;  // by due time
-  std::unordered_map<std::string, std::deque<std::unique_ptr<envelope>>> held;  // keys behind a waiting retry
+  std::multimap<std::chrono::steady_clock::time_point, std::unique_ptr<envelope>> due;  // retries, by due time
+  // Keys (by hash: a collision only holds back one more key) behind a command waiting for its retry.
+  std::unordered_map<std::uint64_t, std::deque<std::unique_ptr<envelope>>> held;
+
+  void add(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {  // single writer: no RMW needed
+    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_release);
+  }
+  void remove(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) - n, std::memory_order_release);
+  }
 };
 
 local_route::local_route(cmdbus::bus& owner, status_table& status, const route_definition& definition)
@@ -26,7 +51,7 @@ local_route::local_route(cmdbus::bus& owner, status_table& status, const route_d
       status_(&status),
       name_(definition.name),
       settings_(definition.local),
-      free_slots_(static_cast<std::ptrdiff_t>(definition.local.capacity)) {
+      free_slots_(std::make_unique<capacity>(definition.local.capacity)) {
   for (std::uint32_t i = 0; i < settings_.workers; ++i) {
     workers_.push_back(std::make_unique<worker>());
   }
@@ -40,19 +65,27 @@ local_route::~local_route() {
   stop(std::nullopt, ignored);
 }
 
-void local_route::enqueue(std::unique_ptr<envelope>& e) {
-  // Counted before the stopping check: stop() then either sees this command in flight or this call sees stopping.
-  in_flight_.fetch_add(1, std::memory_order_seq_cst);
-  if (stopping_.load(std::memory_order_seq_cst)) {
-    in_flight_.fetch_sub(1, std::memory_order_seq_cst);
+command_id local_route::enqueue(std::unique_ptr<envelope>& e) {
+  // One read-modify-write admits the command and tells whether the route is stopping: stop() sets the low bit, so
+  // either it counts this command (and the workers wait for it) or this call sees the bit.
+  const auto before = producers_.admitted.fetch_add(2, std::memory_order_acq_rel);
+  struct admission {
+    std::atomic<std::uint64_t>& admitted;
+    bool kept = false;
+    ~admission() {
+      if (!kept) {
+        admitted.fetch_sub(2, std::memory_order_acq_rel);
+      }
+    }
+  } admit_guard{producers_.admitted};
+  if ((before & 1U) != 0) {
     throw stopping_error(fmt::format("cmdbus: route '{}' is stopping; command '{}' {} was not accepted", name_,
                                      e->target->info->wire_name, e->id.to_string()));
   }
-  const bool accepted = settings_.reject_when_full
-                            ? free_slots_.try_acquire()
-                            : free_slots_.try_acquire_for(std::chrono::milliseconds{settings_.block_timeout_ms});
+  const bool accepted = free_slots_->slots.tryWait() ||
+                        (!settings_.reject_when_full &&
+                         free_slots_->slots.wait(static_cast<std::int64_t>(settings_.block_timeout_ms) * 1000));
   if (!accepted) {
-    in_flight_.fetch_sub(1, std::memory_order_seq_cst);
     throw queue_full_error(
         settings_.reject_when_full
             ? fmt::format("cmdbus: route '{}' is full ({} commands queued or running, its capacity); command '{}' {} "
@@ -63,22 +96,32 @@ void local_route::enqueue(std::unique_ptr<envelope>& e) {
                           name_, settings_.capacity, settings_.block_timeout_ms, e->target->info->wire_name,
                           e->id.to_string()));
   }
+  const command_id given = e->id;
   try {
-    status_->accepted(e->id, e->target->info->wire_name, name_);
+    e->id = status_->accept(given, *e->target->info, name_, e->requeued);
   } catch (...) {
-    free_slots_.release();
-    in_flight_.fetch_sub(1, std::memory_order_seq_cst);
+    free_slots_->slots.signal();
     throw;
   }
+  const command_id id = e->id;
   const std::size_t n = workers_.size();
-  const std::size_t index = e->partition_key.empty()
-                                ? round_robin_.fetch_add(1, std::memory_order_relaxed) % n
-                                : std::hash<std::string>{}(e->partition_key) % n;  // one key, one worker: in order
-  queued_.fetch_add(1, std::memory_order_relaxed);
-  workers_[index]->queue.enqueue(std::move(e));
+  std::size_t index = 0;
+  if (e->keyed) {
+    index = static_cast<std::size_t>(e->key_hash % n);  // one key, one worker: in order
+  } else if (n > 1) {
+    index = producers_.round_robin.fetch_add(1, std::memory_order_relaxed) % n;
+  }
+  if (!workers_[index]->queue.enqueue(std::move(e))) {  // only when out of memory
+    status_->forget(id);
+    free_slots_->slots.signal();
+    throw std::bad_alloc();
+  }
+  admit_guard.kept = true;
+  return id;
 }
 
 void local_route::work(worker& w) {
+  on_worker_thread = true;
   constexpr std::size_t batch = 32;
   constexpr std::chrono::milliseconds idle_wake{50};
   std::unique_ptr<envelope> items[batch];
@@ -86,19 +129,24 @@ void local_route::work(worker& w) {
     // Parks on the queue's semaphore when idle (after the queue's own short spin); wakes for the next retry that is
     // due, when stop() sends it an empty item, and at least every 50 ms (a safety net for stop()).
     auto timeout = std::chrono::duration_cast<std::chrono::microseconds>(idle_wake);
-    if (!w.retries.empty()) {
-      const auto until_due = std::chrono::duration_cast<std::chrono::microseconds>(w.retries.begin()->first -
+    if (stopping_.load(std::memory_order_acquire)) {
+      // Draining: look again soon, since this worker may leave only once every worker (and every sender inside
+      // enqueue()) is done, and stop()'s single wake-up call may already have been used.
+      timeout = std::min(timeout, std::chrono::microseconds{1000});
+    }
+    if (!w.due.empty()) {
+      const auto until_due = std::chrono::duration_cast<std::chrono::microseconds>(w.due.begin()->first -
                                                                                    std::chrono::steady_clock::now());
       timeout = std::clamp(until_due, std::chrono::microseconds{0}, timeout);
     }
     const std::size_t got = w.queue.wait_dequeue_bulk_timed(items, batch, timeout);
     for (std::size_t i = 0; i < got; ++i) {
       if (items[i] == nullptr) {
-        continue;  // stop()'s wake-up call
+        continue;  // stop()'s wake-up call, not a command
       }
-      queued_.fetch_sub(1, std::memory_order_relaxed);
+      w.add(w.started);
       if (giving_up()) {
-        abandon(std::move(items[i]));
+        abandon(w, std::move(items[i]));
       } else {
         admit(w, std::move(items[i]));
       }
@@ -108,16 +156,31 @@ void local_route::work(worker& w) {
     } else {
       run_due_retries(w);
     }
-    if (got == 0 && stopping_.load(std::memory_order_seq_cst) && in_flight_.load(std::memory_order_seq_cst) == 0) {
-      return;
+    if (w.unreleased != 0) {  // the capacity goes back once per batch
+      free_slots_->slots.signal(static_cast<moodycamel::LightweightSemaphore::ssize_t>(w.unreleased));
+      w.unreleased = 0;
+    }
+    if (stopping_.load(std::memory_order_acquire)) {
+      const auto admitted = producers_.admitted.load(std::memory_order_acquire);
+      if ((admitted & 1U) != 0 && finished_total() == admitted >> 1) {
+        return;  // stopping, and everything admitted (on every worker) has finished
+      }
     }
   }
 }
 
+std::uint64_t local_route::finished_total() const noexcept {
+  std::uint64_t sum = 0;
+  for (const auto& w : workers_) {
+    sum += w->finished.load(std::memory_order_acquire);
+  }
+  return sum;
+}
+
 void local_route::admit(worker& w, std::unique_ptr<envelope> e) {
-  if (!e->partition_key.empty()) {
-    if (auto it = w.held.find(e->partition_key); it != w.held.end()) {
-      waiting_.fetch_add(1, std::memory_order_relaxed);
+  if (e->keyed && !w.held.empty()) {
+    if (auto it = w.held.find(e->key_hash); it != w.held.end()) {
+      w.add(w.waiting);
       it->second.push_back(std::move(e));  // an earlier command of this key waits for a retry: keep the order
       return;
     }
@@ -127,7 +190,7 @@ void local_route::admit(worker& w, std::unique_ptr<envelope> e) {
 
 bool local_route::attempt(worker& w, std::unique_ptr<envelope> e) {
   e->attempts += 1;
-  e->last_attempt = clock::now();
+  e->last_attempt = cycle_clock::now();
   if (e->attempts == 1) {
     e->first_attempt = e->last_attempt;
   }
@@ -135,12 +198,12 @@ bool local_route::attempt(worker& w, std::unique_ptr<envelope> e) {
   const run_outcome outcome = e->run(*bus_, *e);
   switch (outcome.what) {
     case run_outcome::kind::retry: {
-      retried_.fetch_add(1, std::memory_order_relaxed);
-      waiting_.fetch_add(1, std::memory_order_relaxed);
-      if (!e->partition_key.empty()) {
-        w.held.try_emplace(e->partition_key);
+      w.add(w.retries);
+      w.add(w.waiting);
+      if (e->keyed) {
+        w.held.try_emplace(e->key_hash);
       }
-      w.retries.emplace(std::chrono::steady_clock::now() + outcome.delay, std::move(e));
+      w.due.emplace(std::chrono::steady_clock::now() + outcome.delay, std::move(e));
       return true;
     }
     case run_outcome::kind::dead:
@@ -150,23 +213,24 @@ bool local_route::attempt(worker& w, std::unique_ptr<envelope> e) {
       e.reset();
       break;
   }
-  finish();
+  finish(w);
   return false;
 }
 
 void local_route::run_due_retries(worker& w) {
-  while (!w.retries.empty() && w.retries.begin()->first <= std::chrono::steady_clock::now()) {
-    auto node = w.retries.extract(w.retries.begin());
+  while (!w.due.empty() && w.due.begin()->first <= std::chrono::steady_clock::now()) {
+    auto node = w.due.extract(w.due.begin());
     std::unique_ptr<envelope> e = std::move(node.mapped());
-    waiting_.fetch_sub(1, std::memory_order_relaxed);
-    const std::string key = e->partition_key;
-    if (!attempt(w, std::move(e)) && !key.empty()) {
+    w.remove(w.waiting);
+    const bool keyed = e->keyed;
+    const std::uint64_t key = e->key_hash;
+    if (!attempt(w, std::move(e)) && keyed) {
       release_key(w, key);
     }
   }
 }
 
-void local_route::release_key(worker& w, const std::string& key) {
+void local_route::release_key(worker& w, std::uint64_t key) {
   for (;;) {
     auto it = w.held.find(key);
     if (it == w.held.end()) {
@@ -178,17 +242,16 @@ void local_route::release_key(worker& w, const std::string& key) {
     }
     std::unique_ptr<envelope> next = std::move(it->second.front());
     it->second.pop_front();
-    waiting_.fetch_sub(1, std::memory_order_relaxed);
+    w.remove(w.waiting);
     if (attempt(w, std::move(next))) {
       return;  // waits for a retry in its turn: the rest of the key stays held
     }
   }
 }
 
-void local_route::finish() noexcept {
-  free_slots_.release();
-  completed_.fetch_add(1, std::memory_order_relaxed);
-  in_flight_.fetch_sub(1, std::memory_order_seq_cst);
+void local_route::finish(worker& w) noexcept {
+  ++w.unreleased;
+  w.add(w.finished);
 }
 
 bool local_route::giving_up() const noexcept {
@@ -197,35 +260,36 @@ bool local_route::giving_up() const noexcept {
 }
 
 void local_route::give_up(worker& w) {
-  for (auto& [due, e] : w.retries) {
-    waiting_.fetch_sub(1, std::memory_order_relaxed);
-    abandon(std::move(e));
+  for (auto& [due, e] : w.due) {
+    w.remove(w.waiting);
+    abandon(w, std::move(e));
   }
-  w.retries.clear();
+  w.due.clear();
   for (auto& [key, list] : w.held) {
     for (auto& e : list) {
-      waiting_.fetch_sub(1, std::memory_order_relaxed);
-      abandon(std::move(e));
+      w.remove(w.waiting);
+      abandon(w, std::move(e));
     }
   }
   w.held.clear();
 }
 
-void local_route::abandon(std::unique_ptr<envelope> e) {
+void local_route::abandon(worker& w, std::unique_ptr<envelope> e) {
   {
     std::lock_guard lock(not_run_mutex_);
     not_run_.push_back(e->id);
   }
   bus_->abandon(std::move(e), name_);
-  free_slots_.release();
-  in_flight_.fetch_sub(1, std::memory_order_seq_cst);
+  w.add(w.abandoned);
+  finish(w);
 }
 
-void local_route::stop_accepting(std::optional<clock::time_point> give_up_at) noexcept {
+void local_route::stop_accepting(std::optional<clock::time_point> give_up_at) {
   if (give_up_at) {
     give_up_at_.store(give_up_at->time_since_epoch().count(), std::memory_order_release);
   }
-  stopping_.store(true, std::memory_order_seq_cst);
+  stopping_.store(true, std::memory_order_release);
+  producers_.admitted.fetch_or(1, std::memory_order_acq_rel);
   for (auto& w : workers_) {
     try {
       w->queue.enqueue(nullptr);  // wakes a parked worker now rather than at its next 50 ms check
@@ -235,7 +299,8 @@ void local_route::stop_accepting(std::optional<clock::time_point> give_up_at) no
 }
 
 std::uint64_t local_route::stop(std::optional<clock::time_point> give_up_at, std::vector<command_id>& not_run) {
-  stop_accepting(give_up_at);
+  stop_accepting(give_up_at);  // a second caller's earlier deadline applies at once
+  std::lock_guard joining(stop_mutex_);
   for (auto& w : workers_) {
     if (w->thread.joinable()) {
       w->thread.join();
@@ -244,7 +309,11 @@ std::uint64_t local_route::stop(std::optional<clock::time_point> give_up_at, std
   std::lock_guard lock(not_run_mutex_);
   not_run.insert(not_run.end(), not_run_.begin(), not_run_.end());
   not_run_.clear();
-  return completed_.load(std::memory_order_relaxed);
+  std::uint64_t completed = 0;
+  for (const auto& w : workers_) {
+    completed += w->finished.load(std::memory_order_acquire) - w->abandoned.load(std::memory_order_acquire);
+  }
+  return completed;
 }
 
 route_stats local_route::stats() const {
@@ -252,12 +321,20 @@ route_stats local_route::stats() const {
   s.route = name_;
   s.kind = "local";
   s.workers = settings_.workers;
+  s.stopping = stopping_.load(std::memory_order_acquire);
   s.capacity = settings_.capacity;
-  s.queued = queued_.load(std::memory_order_relaxed);
-  s.waiting_retry = waiting_.load(std::memory_order_relaxed);
-  s.in_flight = in_flight_.load(std::memory_order_relaxed);
-  s.completed = completed_.load(std::memory_order_relaxed);
-  s.retries = retried_.load(std::memory_order_relaxed);
+  std::uint64_t started = 0;
+  std::uint64_t finished = 0;
+  for (const auto& w : workers_) {
+    started += w->started.load(std::memory_order_acquire);
+    finished += w->finished.load(std::memory_order_acquire);
+    s.waiting_retry += w->waiting.load(std::memory_order_acquire);
+    s.retries += w->retries.load(std::memory_order_acquire);
+    s.completed += w->finished.load(std::memory_order_acquire) - w->abandoned.load(std::memory_order_acquire);
+  }
+  const auto accepted = producers_.admitted.load(std::memory_order_acquire) >> 1;
+  s.queued = accepted > started ? accepted - started : 0;
+  s.in_flight = accepted > finished ? accepted - finished : 0;
   return s;
 }
 

@@ -8,7 +8,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <semaphore>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,7 +25,7 @@ class local_route final : public route {
   local_route(cmdbus::bus& owner, status_table& status, const route_definition& definition);
   ~local_route() override;
 
-  void enqueue(std::unique_ptr<envelope>& e) override;
+  command_id enqueue(std::unique_ptr<envelope>& e) override;
   [[nodiscard]] const std::string& name() const noexcept override { return name_; }
   [[nodiscard]] std::chrono::milliseconds execute_timeout() const noexcept override {
     return std::chrono::milliseconds{settings_.execute_timeout_ms};
@@ -36,11 +35,12 @@ class local_route final : public route {
   /// Joins the workers. Returns how many commands finished since the start. Later calls return at once.
   std::uint64_t stop(std::optional<clock::time_point> give_up_at, std::vector<command_id>& not_run);
   /// The first half of stop(): refuse new commands, set the deadline; the workers go on draining.
-  void stop_accepting(std::optional<clock::time_point> give_up_at) noexcept;
+  void stop_accepting(std::optional<clock::time_point> give_up_at);
   [[nodiscard]] route_stats stats() const;
 
  private:
   struct worker;
+  struct capacity;
   void work(worker& w);
   /// Runs `e` now, unless its key is held back by an earlier command waiting for a retry.
   void admit(worker& w, std::unique_ptr<envelope> e);
@@ -48,25 +48,28 @@ class local_route final : public route {
   bool attempt(worker& w, std::unique_ptr<envelope> e);
   void run_due_retries(worker& w);
   /// Runs the commands held behind `key` in order, until one has to wait for a retry again.
-  void release_key(worker& w, const std::string& key);
-  void finish() noexcept;
+  void release_key(worker& w, std::uint64_t key);
+  void finish(worker& w) noexcept;
   void give_up(worker& w);
-  void abandon(std::unique_ptr<envelope> e);
+  void abandon(worker& w, std::unique_ptr<envelope> e);
+  [[nodiscard]] std::uint64_t finished_total() const noexcept;
   [[nodiscard]] bool giving_up() const noexcept;
 
   cmdbus::bus* bus_;
   status_table* status_;
   std::string name_;
   local_route_settings settings_;
-  std::counting_semaphore<> free_slots_;
-  std::atomic<std::uint64_t> in_flight_{0};  // accepted (or being accepted) and not finished: stop() waits for 0
-  std::atomic<std::uint64_t> queued_{0};
-  std::atomic<std::uint64_t> waiting_{0};  // waiting for a retry, or held behind one of their key
-  std::atomic<std::uint64_t> completed_{0};
-  std::atomic<std::uint64_t> retried_{0};
-  std::atomic<std::uint64_t> round_robin_{0};
-  std::atomic<bool> stopping_{false};
+  // Producer side (written by the threads that post), each on its own cache line, away from the workers' counters.
+  struct alignas(64) producer_counters {
+    // Twice the commands admitted (accepted, or inside enqueue() right now), plus 1 once stopping: stop() waits until
+    // the workers have finished as many.
+    std::atomic<std::uint64_t> admitted{0};
+    std::atomic<std::uint64_t> round_robin{0};
+  } producers_;
+  std::unique_ptr<capacity> free_slots_;  // taken by enqueue(), given back by the workers once per batch
+  alignas(64) std::atomic<bool> stopping_{false};
   std::atomic<clock::rep> give_up_at_{clock::duration::max().count()};
+  std::mutex stop_mutex_;  // one stop() joins the workers; another waits for it
   std::mutex not_run_mutex_;
   std::vector<command_id> not_run_;
   std::vector<std::unique_ptr<worker>> workers_;

@@ -12,7 +12,7 @@ namespace bench_support {
 namespace {
 
 /// Passes every report on to the display reporter (console, or whatever --benchmark_format chose) and keeps each
-/// benchmark's per-call CPU time. The file reporter (--benchmark_out) is separate and unaffected.
+/// benchmark's per-call time and user counters. The file reporter (--benchmark_out) is separate and unaffected.
 class capturing_reporter final : public benchmark::BenchmarkReporter {
  public:
   capturing_reporter(benchmark::BenchmarkReporter* display, clock_kind clock) : display_(display), clock_(clock) {}
@@ -29,8 +29,14 @@ class capturing_reporter final : public benchmark::BenchmarkReporter {
       auto& m = measured_[run.run_name.function_name];
       if (run.run_type == Run::RT_Iteration) {
         m.runs.push_back(ns);
+        for (const auto& [name, c] : run.counters) {
+          m.counter_runs[name].push_back(c.value);
+        }
       } else if (run.aggregate_unit == benchmark::kTime) {
         m.aggregates[run.aggregate_name] = ns;
+        for (const auto& [name, c] : run.counters) {
+          m.counter_aggregates[name][run.aggregate_name] = c.value;
+        }
       }
     }
     display_->ReportRuns(runs);
@@ -44,28 +50,52 @@ class capturing_reporter final : public benchmark::BenchmarkReporter {
     if (it == measured_.end()) {
       return std::nullopt;
     }
+    return median_of(it->second.runs, it->second.aggregates);
+  }
+
+  /// A user counter's value: the median of the repetitions, or nullopt if `name` did not run or had no such counter.
+  [[nodiscard]] std::optional<double> counter_value(const std::string& name, const std::string& counter) const {
+    const auto it = measured_.find(name);
+    if (it == measured_.end()) {
+      return std::nullopt;
+    }
     const auto& m = it->second;
-    if (!m.runs.empty()) {
-      auto runs = m.runs;
-      std::sort(runs.begin(), runs.end());
-      const auto n = runs.size();
-      return n % 2 == 1 ? runs[n / 2] : (runs[n / 2 - 1] + runs[n / 2]) / 2;
+    static const std::vector<double> none;
+    static const std::map<std::string, double, std::less<>> no_aggregates;
+    const auto runs = m.counter_runs.find(counter);
+    const auto aggregates = m.counter_aggregates.find(counter);
+    return median_of(runs == m.counter_runs.end() ? none : runs->second,
+                     aggregates == m.counter_aggregates.end() ? no_aggregates : aggregates->second);
+  }
+
+  [[nodiscard]] bool measured_anything() const { return !measured_.empty(); }
+
+ private:
+  using aggregate_map = std::map<std::string, double, std::less<>>;  // by aggregate name ("median", "mean")
+  struct measurements {
+    std::vector<double> runs;  // per repetition
+    aggregate_map aggregates;
+    std::map<std::string, std::vector<double>, std::less<>> counter_runs;  // by counter name, per repetition
+    std::map<std::string, aggregate_map, std::less<>> counter_aggregates;
+  };
+
+  /// The median of the repetitions if they were reported (not with DisplayAggregatesOnly), else the median or mean
+  /// aggregate.
+  static std::optional<double> median_of(const std::vector<double>& runs, const aggregate_map& aggregates) {
+    if (!runs.empty()) {
+      auto sorted = runs;
+      std::sort(sorted.begin(), sorted.end());
+      const auto n = sorted.size();
+      return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
     for (const char* aggregate : {"median", "mean"}) {
-      if (const auto a = m.aggregates.find(aggregate); a != m.aggregates.end()) {
+      if (const auto a = aggregates.find(aggregate); a != aggregates.end()) {
         return a->second;
       }
     }
     return std::nullopt;
   }
 
-  [[nodiscard]] bool measured_anything() const { return !measured_.empty(); }
-
- private:
-  struct measurements {
-    std::vector<double> runs;  // per repetition
-    std::map<std::string, double, std::less<>> aggregates;
-  };
   benchmark::BenchmarkReporter* display_;
   clock_kind clock_;
   std::map<std::string, measurements, std::less<>> measured_;
@@ -85,6 +115,18 @@ void print_ratio(std::FILE* out, const capturing_reporter& results, const ratio&
   } else {
     std::fprintf(out, "%s %s / %s = %.2f (target %s) %s\n", kind, r.numerator, r.denominator, value, r.target,
                  r.pass(value) ? "PASS" : "MISS");
+  }
+}
+
+void print_counter(std::FILE* out, const capturing_reporter& results, const counter& c) {
+  const auto v = results.counter_value(std::string{"BM_"} + c.benchmark, c.name);
+  if (!v) {
+    std::fprintf(out, "%s %s: not measured\n", c.benchmark, c.name);
+  } else if (c.pass == nullptr) {
+    std::fprintf(out, "%s %s = %.2f %s (%s)\n", c.benchmark, c.name, *v, c.unit, c.target);
+  } else {
+    std::fprintf(out, "%s %s = %.2f %s (target %s) %s\n", c.benchmark, c.name, *v, c.unit, c.target,
+                 c.pass(*v) ? "PASS" : "MISS");
   }
 }
 
@@ -123,7 +165,7 @@ bool display_is_console(const std::vector<char*>& args) {
 }  // namespace
 
 int run(int argc, char** argv, const std::vector<std::string>& names, const std::vector<ratio>& ratios,
-        clock_kind clock) {
+        clock_kind clock, const std::vector<counter>& counters) {
   auto args = with_defaults(argc, argv);
   const bool console = display_is_console(args);
   int count = static_cast<int>(args.size()) - 1;
@@ -146,6 +188,9 @@ int run(int argc, char** argv, const std::vector<std::string>& names, const std:
     }
     for (const auto& r : ratios) {
       print_ratio(out, reporter, r);
+    }
+    for (const auto& c : counters) {
+      print_counter(out, reporter, c);
     }
   }
   benchmark::Shutdown();

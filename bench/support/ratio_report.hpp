@@ -17,12 +17,22 @@ struct ratio {
   bool throughput = false;
 };
 
+/// A user counter (`state.counters[name]`) of one benchmark ("BM_" is prepended), printed after the ratios: the
+/// median over the repetitions.
+struct counter {
+  const char* benchmark;
+  const char* name;
+  const char* unit;      ///< printed after the value: "us", "% of one core"
+  const char* target;    ///< "< 1.0", or "informational"
+  bool (*pass)(double);  ///< null: informational
+};
+
 enum class clock_kind { cpu, real };
 
 /// Parses benchmark flags (random interleaving on unless given), runs the registered benchmarks, prints `names`'
-/// per-call times and the ratios. Returns the process exit code (0 unless the command line was bad). CPU time suits
-/// pure computation; real time suits work that waits on I/O (a database).
+/// per-call times, the ratios and the `counters`. Returns the process exit code (0 unless the command line was bad).
+/// CPU time suits pure computation; real time suits work that waits on I/O (a database) or on other threads.
 int run(int argc, char** argv, const std::vector<std::string>& names, const std::vector<ratio>& ratios,
-        clock_kind clock = clock_kind::cpu);
+        clock_kind clock = clock_kind::cpu, const std::vector<counter>& counters = {});
 
 }  // namespace bench_support

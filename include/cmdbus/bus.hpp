@@ -7,8 +7,9 @@
 //   cmdbus::command_id cid = bus.post(Deposit{id, 100});           // fire and forget: the id once accepted
 //   long balance = bus.query(GetBalance{id});
 //
-// Which route a command takes comes from configuration; the call sites stay the same. Today every route is `sync`:
-// the handler runs on the caller's thread, inside the caller's call, and the bus holds no lock while it does.
+// Which route a command takes comes from configuration; the call sites stay the same. On the `sync` route the handler
+// runs on the caller's thread, inside the caller's call, and the bus holds no lock while it does; on a `local` route
+// it runs on a worker thread (docs/async.md).
 //
 // Contains: `bus`, `route_entry`, `route_stats`, `stop_report`.
 #pragma once
@@ -82,9 +83,10 @@ struct route_stats {
   std::string kind;
   std::uint32_t workers = 0;
   std::uint64_t capacity = 0;
+  bool stopping = false;            ///< stop() was called: it accepts nothing and drains
   std::uint64_t queued = 0;         ///< queue depth: accepted, not yet picked up by a worker
   std::uint64_t waiting_retry = 0;  ///< waiting for a retry, or held behind one of their partition key
-  std::uint64_t in_flight = 0;      ///< accepted and not finished (queued + waiting + running)
+  std::uint64_t in_flight = 0;      ///< accepted (or being accepted right now) and not finished
   std::uint64_t completed = 0;      ///< finished since the start (succeeded, failed, or dead)
   std::uint64_t retries = 0;        ///< attempts that failed transiently and were scheduled again
 };
@@ -240,33 +242,33 @@ class bus {
   // ---- asynchronous routes: the command travels in an envelope and runs the same pipeline on a worker -------------
   template <class M>
   std::unique_ptr<detail::envelope> make_envelope(const detail::slot& s, const M& m, const dispatch_options* options) {
-    auto e = std::make_unique<detail::envelope>();
+    std::unique_ptr<detail::envelope> e = std::make_unique<detail::typed_envelope<M>>(m);
     e->target = &s;
+    e->type_index = detail::type_index<M>();
     e->id = command_id::generate();
-    if (options != nullptr) {
-      e->options = *options;
+    const context* parent = detail::current_context;
+    if (options != nullptr || parent != nullptr) [[unlikely]] {
+      e->options = std::make_unique<dispatch_options>(options != nullptr ? *options : dispatch_options{});
+      auto& o = *e->options;
+      if (parent != nullptr) {  // sent from a handler: the worker's command is its child
+        if (o.correlation_id.is_nil()) {
+          o.correlation_id = parent->correlation_id();
+        }
+        if (o.causation_id.is_nil()) {
+          o.causation_id = parent->id();
+        }
+        if (o.traceparent.empty()) {
+          o.traceparent = parent->traceparent();
+        }
+        if (const auto d = parent->deadline(); d && (!o.deadline || *d < *o.deadline)) {
+          o.deadline = d;
+        }
+      }
     }
-    if (const context* parent = detail::current_context) {  // sent from a handler: the worker's command is its child
-      if (e->options.correlation_id.is_nil()) {
-        e->options.correlation_id = parent->correlation_id();
-      }
-      if (e->options.causation_id.is_nil()) {
-        e->options.causation_id = parent->id();
-      }
-      if (e->options.traceparent.empty()) {
-        e->options.traceparent = parent->traceparent();
-      }
-      if (const auto d = parent->deadline(); d && (!e->options.deadline || *d < *e->options.deadline)) {
-        e->options.deadline = d;
-      }
-    }
-    if (e->options.correlation_id.is_nil()) {
-      e->options.correlation_id = e->id;  // a root command correlates to itself, as on the sync route
-    }
-    e->payload = {new M(m), [](void* p) { delete static_cast<M*>(p); }};
     e->run = &run_envelope<M>;
     if (s.info->partition_key != nullptr) {
-      e->partition_key = s.info->partition_key(&m);
+      e->key_hash = std::hash<std::string>{}(s.info->partition_key(&m));
+      e->keyed = true;
     }
     return e;
   }
@@ -277,8 +279,7 @@ class bus {
     auto e = make_envelope<M>(s, m, options);
     auto outcome = std::make_shared<detail::completion<R>>();
     e->completion = outcome;
-    const auto id = e->id;
-    s.async->enqueue(e);
+    const auto id = s.async->enqueue(e);
     return handle<R>::pending(id, std::move(outcome));
   }
 
@@ -288,12 +289,12 @@ class bus {
   static detail::run_outcome run_envelope(bus& b, detail::envelope& e) {
     using R = result_t<M>;
     using stored = std::conditional_t<std::is_void_v<R>, bool, R>;
-    context ctx(b, *e.target->info, nullptr, &e.options);
+    context ctx(b, *e.target->info, nullptr, e.options.get());
     ctx.assign_id(e.id);
     ctx.run_on_worker(e.attempts - 1);
     std::optional<stored> result;
     try {
-      const M& m = *static_cast<const M*>(e.payload.get());
+      const M& m = *static_cast<const M*>(e.payload);
       if constexpr (std::is_void_v<R>) {
         b.run_in<M>(*e.target, m, ctx);
         result.emplace(true);
@@ -318,7 +319,7 @@ class bus {
   [[gnu::noinline]] std::pair<tl::expected<result_t<M>, error>, command_id> try_run_async(
       const detail::slot& s, const M& m, const dispatch_options* options) {
     using R = result_t<M>;
-    if (detail::current_context != nullptr) {  // inside a handler: inline, as on the sync route (see run_async)
+    if (detail::current_context != nullptr || detail::on_worker_thread) {  // inline, as on the sync route: run_async
       context ctx(*this, *s.info, detail::current_context, options);
       try {
         if constexpr (std::is_void_v<R>) {
@@ -349,18 +350,16 @@ class bus {
   template <class C>
   [[gnu::noinline]] command_id post_async(const detail::slot& s, const C& cmd, const dispatch_options* options) {
     auto e = make_envelope<C>(s, cmd, options);
-    const auto id = e->id;
-    s.async->enqueue(e);
-    return id;
+    return s.async->enqueue(e);
   }
 
   /// execute() on an asynchronous route, kept out of line so that the sync path stays small enough to inline.
   /// Inside a handler, execute runs the command inline whatever its route: the caller waits for it anyway, it joins
-  /// the caller's unit of work (a savepoint), and a worker never waits on a queue it serves itself. send and post
-  /// from a handler do go to the route.
+  /// the caller's unit of work (a savepoint), and a worker never waits on a queue it serves itself (so the same holds
+  /// for any execute on a worker thread, from a continuation say). send and post from a handler do go to the route.
   template <class M>
   [[gnu::noinline]] result_t<M> run_async(const detail::slot& s, const M& m, const dispatch_options* options) {
-    if (detail::current_context != nullptr) {
+    if (detail::current_context != nullptr || detail::on_worker_thread) {
       context ctx(*this, *s.info, detail::current_context, options);
       return run_in<M>(s, m, ctx);
     }

@@ -75,6 +75,9 @@ struct dispatch_options {
 namespace detail {
 /// The context whose handler is running on this thread, if any: the parent of whatever it dispatches.
 inline constinit thread_local context* current_context = nullptr;
+/// True on the worker threads of asynchronous routes: an execute() there (from a continuation, say) runs inline
+/// instead of waiting for a worker, which could be this one.
+inline constinit thread_local bool on_worker_thread = false;
 
 /// An emitted event waiting for the handler to succeed.
 struct pending_event {

@@ -33,6 +33,12 @@ class command_id {
   constexpr command_id() noexcept = default;
 
   [[nodiscard]] static command_id generate() noexcept;
+  /// The id with exactly these 16 bytes (as read from a wire format); not checked for version or variant.
+  [[nodiscard]] static constexpr command_id from_bytes(const std::array<unsigned char, 16>& bytes) noexcept {
+    command_id id;
+    id.bytes_ = bytes;
+    return id;
+  }
   [[nodiscard]] static std::optional<command_id> parse(std::string_view text) noexcept;
 
   [[nodiscard]] constexpr bool is_nil() const noexcept {

@@ -69,7 +69,8 @@ inline std::string routes_name(const ::testing::TestParamInfo<std::string>& info
 class thread_probe final : public cmdbus::middleware {
  public:
   void invoke(cmdbus::invocation& call, cmdbus::next_step next) override {
-    if (call.message().kind == cmdbus::message_kind::command) {
+    // First attempts only: on a worker each retry passes the whole pipeline again (docs/async.md).
+    if (call.message().kind == cmdbus::message_kind::command && call.ctx().attempt() == 1) {
       (std::this_thread::get_id() == test_thread_ ? on_test_thread_ : elsewhere_).fetch_add(1);
     }
     next();

@@ -3,9 +3,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,6 +21,12 @@ namespace detail {
 struct slot;
 struct envelope;
 
+/// Envelope memory, recycled between the threads that send and the workers that finish commands: with plain
+/// new/delete every command would be allocated on one thread and freed on another, and the two would fight over
+/// malloc's arena lock.
+[[nodiscard]] void* allocate_envelope(std::size_t size);
+void free_envelope(void* p, std::size_t size) noexcept;
+
 /// What became of one run of an envelope on a worker.
 struct run_outcome {
   enum class kind : unsigned char {
@@ -32,22 +38,43 @@ struct run_outcome {
   std::chrono::nanoseconds delay{0};
 };
 
+/// One allocation per command: the envelope and, in typed_envelope<M>, the command itself.
 struct envelope {
+  envelope() = default;
+  envelope(const envelope&) = delete;
+  envelope& operator=(const envelope&) = delete;
+  virtual ~envelope() = default;
+  static void* operator new(std::size_t size) { return allocate_envelope(size); }
+  static void operator delete(void* p, std::size_t size) noexcept { free_envelope(p, size); }
+
+  // Small on purpose (it crosses from the sending thread's cache to the worker's): what most commands never use
+  // sits behind pointers that stay null.
   const slot* target = nullptr;
+  std::uint32_t type_index = 0;  // the command's detail::type_index: finds its slot again on another bus
   command_id id;
-  dispatch_options options;  // deadline, correlation, causation, traceparent, headers: all filled at send time
-  std::unique_ptr<void, void (*)(void*)> payload{nullptr, [](void*) {}};
-  std::string partition_key;                              // empty: no ordering constraint
+  const void* payload = nullptr;  // the command, in the typed_envelope
+  /// Deadline, correlation, causation, traceparent, headers: filled at send time. Null for a root command sent
+  /// without options (it correlates to itself and has no deadline).
+  std::unique_ptr<dispatch_options> options;
+  std::uint64_t key_hash = 0;                             // the partition key's hash; meaningful when `keyed`
+  bool keyed = false;                                     // false: no ordering constraint
   std::shared_ptr<completion_base> completion;            // detail::completion<R>; null for post
   run_outcome (*run)(cmdbus::bus&, envelope&) = nullptr;  // one attempt through the pipeline
-  // Attempt history (for retries, status and dead letters).
+  // Attempt history (for retries, status and dead letters). Times are cycle-counter ticks (src/cycle_clock.hpp).
   std::uint32_t attempts = 0;
-  clock::time_point first_attempt{};
-  clock::time_point last_attempt{};
-  std::optional<error> last_error;
+  bool requeued = false;  // a dead letter sent again: it keeps its id
+  std::uint64_t first_attempt = 0;
+  std::uint64_t last_attempt = 0;
+  std::unique_ptr<error> last_error;
 
   /// Nobody can see this command's outcome: it was posted, or the handle was dropped.
   [[nodiscard]] bool unobserved() const noexcept { return completion == nullptr || completion.use_count() == 1; }
+};
+
+template <class M>
+struct typed_envelope final : envelope {
+  explicit typed_envelope(const M& m) : message(m) { payload = &message; }
+  M message;
 };
 
 class route {
@@ -57,8 +84,9 @@ class route {
   route& operator=(const route&) = delete;
   virtual ~route() = default;
 
-  /// Takes the envelope (leaving `e` empty) or throws (queue full, stopping) leaving `e` as it was.
-  virtual void enqueue(std::unique_ptr<envelope>& e) = 0;
+  /// Takes the envelope (leaving `e` empty) and returns the id the command keeps (routes that track status may tag
+  /// it), or throws (queue full, stopping) leaving `e` as it was.
+  virtual command_id enqueue(std::unique_ptr<envelope>& e) = 0;
   [[nodiscard]] virtual const std::string& name() const noexcept = 0;
   /// How long execute() waits for the outcome of a command without a deadline.
   [[nodiscard]] virtual std::chrono::milliseconds execute_timeout() const noexcept = 0;
