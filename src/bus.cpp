@@ -271,19 +271,22 @@ void bus::bury(std::unique_ptr<detail::envelope> e) noexcept {
       d.first_attempt = detail::cycle_clock::to_system(e->first_attempt);
       d.last_attempt = detail::cycle_clock::to_system(e->last_attempt);
     }
-    // The status first: once the letter is in the store an operator may requeue it, and the status is then pending.
-    st.status->settle(id, command_status::dead, consistency_token{id}, d.error);
+    std::string message = d.error;
     spdlog::error("cmdbus: command failed with nobody waiting; it is now a dead letter: {}", described);
-    st.dead_letters->add({std::move(d), std::move(e)});
-  } catch (const std::exception& failure) {
-    try {
-      spdlog::critical("cmdbus: the dead letter store refused {} ({}); the command is lost: {}", id.to_string(),
-                       failure.what(), described);
-    } catch (...) {  // NOLINT(bugprone-empty-catch): nothing is left to report with
-    }
+    st.dead_letters->add({std::move(d), std::move(e)},
+                         [&] { st.status->settle(id, command_status::dead, consistency_token{id}, message); });
   } catch (...) {
+    std::string why = "an exception not derived from std::exception";
     try {
-      spdlog::critical("cmdbus: the dead letter store refused {}; the command is lost: {}", id.to_string(), described);
+      throw;
+    } catch (const std::exception& failure) {
+      why = failure.what();
+    } catch (...) {  // NOLINT(bugprone-empty-catch): described above
+    }
+    try {
+      st.status->settle(id, command_status::failed, consistency_token{id}, "lost: the dead letter store refused it");
+      spdlog::critical("cmdbus: the dead letter store refused {} ({}); the command is lost: {}", id.to_string(), why,
+                       described);
     } catch (...) {  // NOLINT(bugprone-empty-catch): nothing is left to report with
     }
   }

@@ -70,18 +70,24 @@ std::shared_ptr<dead_letter_store> make_memory_dead_letter_store() {
 }
 
 bool dead_letter_queue::requeue(const command_id& id) {
-  auto e = store_->take(id);
+  std::optional<dead_letter_store::entry> e;
+  {
+    std::lock_guard lock(mutex_);
+    e = store_->take(id);
+  }
   if (!e) {
     return false;
   }
   if (e->envelope == nullptr) {
     const std::string text = fmt::format("cmdbus: dead letter {} holds no command to send again", id.to_string());
+    std::lock_guard lock(mutex_);
     store_->put(std::move(*e));
     throw rejected_error(text);
   }
   try {
     bus_->requeue(e->envelope);  // moved out only once the route has accepted it
   } catch (...) {
+    std::lock_guard lock(mutex_);
     store_->put(std::move(*e));  // not accepted: it stays a dead letter
     throw;
   }
@@ -89,11 +95,14 @@ bool dead_letter_queue::requeue(const command_id& id) {
 }
 
 bool dead_letter_queue::discard(const command_id& id) {
+  std::lock_guard lock(mutex_);
   return store_->take(id).has_value();
 }
 
-void dead_letter_queue::add(dead_letter_store::entry e) {
+void dead_letter_queue::add(dead_letter_store::entry e, const std::function<void()>& then) {
+  std::lock_guard lock(mutex_);
   store_->put(std::move(e));
+  then();
 }
 
 }  // namespace cmdbus

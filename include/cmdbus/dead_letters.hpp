@@ -18,7 +18,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -87,12 +89,15 @@ class dead_letter_queue {
   /// Forgets the dead letter; false if there is none with that id.
   bool discard(const command_id& id);
 
-  /// For routes: a command that failed for good with nobody waiting.
-  void add(dead_letter_store::entry e);
+  /// For routes: a command that failed for good with nobody waiting. `then` (the status saying "dead") runs right
+  /// after the store took it, before anyone can requeue it: a reader never sees the status without the letter, and a
+  /// requeue never finds the letter before the status.
+  void add(dead_letter_store::entry e, const std::function<void()>& then);
 
  private:
   cmdbus::bus* bus_;
   std::shared_ptr<dead_letter_store> store_;
+  std::mutex mutex_;  // orders add() against the taking of a letter (requeue, discard)
 };
 
 }  // namespace cmdbus
