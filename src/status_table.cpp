@@ -342,10 +342,12 @@ void status_table::settle(const command_id& id, command_status status, const con
     if (!error.empty()) {
       it->second.error.assign(error);
     }
-    if (overflow_.size() > static_cast<std::size_t>(mask_) + 1) {  // bounded: settled ones go first
-      for (auto o = overflow_.begin(); o != overflow_.end();) {
-        o = o->second.settled() ? overflow_.erase(o) : std::next(o);
+    overflow_settled_.push_back(id);
+    while (overflow_settled_.size() > static_cast<std::size_t>(mask_) + 1) {  // bounded, like the ring
+      if (const auto old = overflow_.find(overflow_settled_.front()); old != overflow_.end() && old->second.settled()) {
+        overflow_.erase(old);  // unless it was accepted again since (a requeued dead letter)
       }
+      overflow_settled_.pop_front();
     }
     overflow_size_.store(overflow_.size(), std::memory_order_release);
   }

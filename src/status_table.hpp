@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -71,6 +72,7 @@ class status_table {
   alignas(64) mutable std::mutex side_mutex_;  // errors_ and overflow_
   std::unordered_map<command_id, std::string, id_hash> errors_;
   std::unordered_map<command_id, command_state, id_hash> overflow_;
+  std::deque<command_id> overflow_settled_;  // settled overflow records, oldest first: forgotten beyond the ring's size
   std::atomic<std::size_t> overflow_size_{0};
 };
 
