@@ -18,9 +18,8 @@ namespace cmdbus::detail {
 
 /// The route's capacity: a semaphore that spins briefly before it sleeps, so that a producer waiting for a slot the
 /// worker is about to give back does not go through the kernel.
-struct local_route::capacity {
-  explicit capacity(std::uint32_t n) : slots(static_cast<moodycamel::LightweightSemaphore::ssize_t>(n)) {}
-  moodycamel::LightweightSemaphore slots;
+struct local_route::space {
+  moodycamel::LightweightSemaphore slots;  // signalled for senders waiting for places (full = "block")
 };
 
 struct local_route::worker {
@@ -51,7 +50,7 @@ local_route::local_route(cmdbus::bus& owner, status_table& status, const route_d
       status_(&status),
       name_(definition.name),
       settings_(definition.local),
-      free_slots_(std::make_unique<capacity>(definition.local.capacity)) {
+      space_(std::make_unique<space>()) {
   for (std::uint32_t i = 0; i < settings_.workers; ++i) {
     workers_.push_back(std::make_unique<worker>());
   }
@@ -66,41 +65,12 @@ local_route::~local_route() {
 }
 
 command_id local_route::enqueue(std::unique_ptr<envelope>& e) {
-  // One read-modify-write admits the command and tells whether the route is stopping: stop() sets the low bit, so
-  // either it counts this command (and the workers wait for it) or this call sees the bit.
-  const auto before = producers_.admitted.fetch_add(2, std::memory_order_acq_rel);
-  struct admission {
-    std::atomic<std::uint64_t>& admitted;
-    bool kept = false;
-    ~admission() {
-      if (!kept) {
-        admitted.fetch_sub(2, std::memory_order_acq_rel);
-      }
-    }
-  } admit_guard{producers_.admitted};
-  if ((before & 1U) != 0) {
-    throw stopping_error(fmt::format("cmdbus: route '{}' is stopping; command '{}' {} was not accepted", name_,
-                                     e->target->info->wire_name, e->id.to_string()));
-  }
-  const bool accepted = free_slots_->slots.tryWait() ||
-                        (!settings_.reject_when_full &&
-                         free_slots_->slots.wait(static_cast<std::int64_t>(settings_.block_timeout_ms) * 1000));
-  if (!accepted) {
-    throw queue_full_error(
-        settings_.reject_when_full
-            ? fmt::format("cmdbus: route '{}' is full ({} commands queued or running, its capacity); command '{}' {} "
-                          "was not accepted: try again later, or raise the route's capacity",
-                          name_, settings_.capacity, e->target->info->wire_name, e->id.to_string())
-            : fmt::format("cmdbus: route '{}' stayed full (capacity {}) for {} ms; command '{}' {} was not "
-                          "accepted: try again later, or raise the route's capacity or workers",
-                          name_, settings_.capacity, settings_.block_timeout_ms, e->target->info->wire_name,
-                          e->id.to_string()));
-  }
+  take_place(*e);
   const command_id given = e->id;
   try {
     e->id = status_->accept(given, *e->target->info, name_, e->requeued);
   } catch (...) {
-    free_slots_->slots.signal();
+    release(1);
     throw;
   }
   const command_id id = e->id;
@@ -113,11 +83,60 @@ command_id local_route::enqueue(std::unique_ptr<envelope>& e) {
   }
   if (!workers_[index]->queue.enqueue(std::move(e))) {  // only when out of memory
     status_->forget(id);
-    free_slots_->slots.signal();
+    release(1);
     throw std::bad_alloc();
   }
-  admit_guard.kept = true;
   return id;
+}
+
+void local_route::take_place(const envelope& e) {
+  // One read-modify-write takes a place within the capacity and tells whether the route is stopping: stop() sets
+  // the low bit, so either it counts this command (and the workers wait for it) or this call sees the bit.
+  std::optional<std::chrono::steady_clock::time_point> deadline;  // read the clock only once the route is full
+  for (;;) {
+    const auto before = producers_.state.fetch_add(2, std::memory_order_seq_cst);
+    if ((before & 1U) != 0) {
+      producers_.state.fetch_sub(2, std::memory_order_seq_cst);
+      throw stopping_error(fmt::format("cmdbus: route '{}' is stopping; command '{}' {} was not accepted", name_,
+                                       e.target->info->wire_name, e.id.to_string()));
+    }
+    if ((before >> 1) < settings_.capacity) {
+      return;
+    }
+    release(1);  // full: give the place back (waking a sender that waits, if any)
+    if (!settings_.reject_when_full) {
+      // Wait for a worker to free places. Registered before looking again, so that a worker that frees places after
+      // the look sees this sender waiting and signals.
+      if (!deadline) {
+        deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds{settings_.block_timeout_ms};
+      }
+      producers_.waiting.fetch_add(1, std::memory_order_seq_cst);
+      const bool room = (producers_.state.load(std::memory_order_seq_cst) >> 1) < settings_.capacity;
+      const auto left =
+          std::chrono::duration_cast<std::chrono::microseconds>(*deadline - std::chrono::steady_clock::now());
+      const bool woken = room || (left.count() > 0 && space_->slots.wait(left.count()));
+      producers_.waiting.fetch_sub(1, std::memory_order_seq_cst);
+      if (woken || std::chrono::steady_clock::now() < *deadline) {
+        continue;
+      }
+    }
+    throw queue_full_error(
+        settings_.reject_when_full
+            ? fmt::format("cmdbus: route '{}' is full ({} commands queued or running, its capacity); command '{}' {} "
+                          "was not accepted: try again later, or raise the route's capacity",
+                          name_, settings_.capacity, e.target->info->wire_name, e.id.to_string())
+            : fmt::format("cmdbus: route '{}' stayed full (capacity {}) for {} ms; command '{}' {} was not "
+                          "accepted: try again later, or raise the route's capacity or workers",
+                          name_, settings_.capacity, settings_.block_timeout_ms, e.target->info->wire_name,
+                          e.id.to_string()));
+  }
+}
+
+void local_route::release(std::uint64_t n) noexcept {
+  producers_.state.fetch_sub(2 * n, std::memory_order_seq_cst);
+  if (const auto waiting = producers_.waiting.load(std::memory_order_seq_cst); waiting != 0) {
+    space_->slots.signal(static_cast<moodycamel::LightweightSemaphore::ssize_t>(std::min<std::uint64_t>(n, waiting)));
+  }
 }
 
 void local_route::work(worker& w) {
@@ -144,6 +163,19 @@ void local_route::work(worker& w) {
       if (items[i] == nullptr) {
         continue;  // stop()'s wake-up call, not a command
       }
+      // The envelopes and status slots come from the senders' caches: fetch two commands ahead (the envelope) and
+      // one ahead (its status slot, whose index is in the id fetched the round before).
+      if (i + 2 < got && items[i + 2] != nullptr) {
+        __builtin_prefetch(items[i + 2].get());
+        __builtin_prefetch(reinterpret_cast<const char*>(items[i + 2].get()) + 64);
+      }
+      if (i + 1 < got && items[i + 1] != nullptr) {
+        if (i == 0) {
+          __builtin_prefetch(items[i + 1].get());
+          __builtin_prefetch(reinterpret_cast<const char*>(items[i + 1].get()) + 64);
+        }
+        status_->prefetch(items[i + 1]->id);
+      }
       w.add(w.started);
       if (giving_up()) {
         abandon(w, std::move(items[i]));
@@ -156,25 +188,14 @@ void local_route::work(worker& w) {
     } else {
       run_due_retries(w);
     }
-    if (w.unreleased != 0) {  // the capacity goes back once per batch
-      free_slots_->slots.signal(static_cast<moodycamel::LightweightSemaphore::ssize_t>(w.unreleased));
+    if (w.unreleased != 0) {  // the places go back once per batch
+      release(w.unreleased);
       w.unreleased = 0;
     }
-    if (stopping_.load(std::memory_order_acquire)) {
-      const auto admitted = producers_.admitted.load(std::memory_order_acquire);
-      if ((admitted & 1U) != 0 && finished_total() == admitted >> 1) {
-        return;  // stopping, and everything admitted (on every worker) has finished
-      }
+    if (stopping_.load(std::memory_order_acquire) && producers_.state.load(std::memory_order_seq_cst) >> 1 == 0) {
+      return;  // stopping, and everything admitted (on every worker) has finished
     }
   }
-}
-
-std::uint64_t local_route::finished_total() const noexcept {
-  std::uint64_t sum = 0;
-  for (const auto& w : workers_) {
-    sum += w->finished.load(std::memory_order_acquire);
-  }
-  return sum;
 }
 
 void local_route::admit(worker& w, std::unique_ptr<envelope> e) {
@@ -289,7 +310,7 @@ void local_route::stop_accepting(std::optional<clock::time_point> give_up_at) {
     give_up_at_.store(give_up_at->time_since_epoch().count(), std::memory_order_release);
   }
   stopping_.store(true, std::memory_order_release);
-  producers_.admitted.fetch_or(1, std::memory_order_acq_rel);
+  producers_.state.fetch_or(1, std::memory_order_seq_cst);
   for (auto& w : workers_) {
     try {
       w->queue.enqueue(nullptr);  // wakes a parked worker now rather than at its next 50 ms check
@@ -332,9 +353,9 @@ route_stats local_route::stats() const {
     s.retries += w->retries.load(std::memory_order_acquire);
     s.completed += w->finished.load(std::memory_order_acquire) - w->abandoned.load(std::memory_order_acquire);
   }
-  const auto accepted = producers_.admitted.load(std::memory_order_acquire) >> 1;
-  s.queued = accepted > started ? accepted - started : 0;
-  s.in_flight = accepted > finished ? accepted - finished : 0;
+  s.in_flight = producers_.state.load(std::memory_order_acquire) >> 1;
+  const auto picked_up = started - finished;  // running, or waiting for a retry on a worker
+  s.queued = s.in_flight > picked_up ? s.in_flight - picked_up : 0;
   return s;
 }
 

@@ -40,7 +40,7 @@ class local_route final : public route {
 
  private:
   struct worker;
-  struct capacity;
+  struct space;
   void work(worker& w);
   /// Runs `e` now, unless its key is held back by an earlier command waiting for a retry.
   void admit(worker& w, std::unique_ptr<envelope> e);
@@ -52,7 +52,10 @@ class local_route final : public route {
   void finish(worker& w) noexcept;
   void give_up(worker& w);
   void abandon(worker& w, std::unique_ptr<envelope> e);
-  [[nodiscard]] std::uint64_t finished_total() const noexcept;
+  /// Takes a place within the capacity (waiting for one with full = "block"), or throws stopping / queue full.
+  void take_place(const envelope& e);
+  /// Gives `n` places back, waking senders that wait for one.
+  void release(std::uint64_t n) noexcept;
   [[nodiscard]] bool giving_up() const noexcept;
 
   cmdbus::bus* bus_;
@@ -61,12 +64,13 @@ class local_route final : public route {
   local_route_settings settings_;
   // Producer side (written by the threads that post), each on its own cache line, away from the workers' counters.
   struct alignas(64) producer_counters {
-    // Twice the commands admitted (accepted, or inside enqueue() right now), plus 1 once stopping: stop() waits until
-    // the workers have finished as many.
-    std::atomic<std::uint64_t> admitted{0};
+    // Twice the commands admitted and not finished (the capacity counts them; a sender inside enqueue() may hold
+    // one for a moment), plus 1 once stopping: the workers stop when it is down to that 1.
+    std::atomic<std::uint64_t> state{0};
+    std::atomic<std::uint64_t> waiting{0};  // senders waiting for a place
     std::atomic<std::uint64_t> round_robin{0};
   } producers_;
-  std::unique_ptr<capacity> free_slots_;  // taken by enqueue(), given back by the workers once per batch
+  std::unique_ptr<space> space_;
   alignas(64) std::atomic<bool> stopping_{false};
   std::atomic<clock::rep> give_up_at_{clock::duration::max().count()};
   std::mutex stop_mutex_;  // one stop() joins the workers; another waits for it

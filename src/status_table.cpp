@@ -158,6 +158,24 @@ status_table::status_table(std::size_t retention, std::size_t in_flight) {
 
 status_table::~status_table() = default;
 
+std::uint64_t status_table::next_ticket() noexcept {
+  // Each sending thread takes its tickets 64 at a time: one shared read-modify-write per 64 commands. (A range left
+  // over from a table since destroyed only spreads claims differently; claiming a slot is checked on its own.)
+  struct range {
+    const status_table* owner = nullptr;
+    std::uint64_t next = 0;
+    std::uint64_t end = 0;
+  };
+  thread_local range tickets;
+  if (tickets.owner != this || tickets.next == tickets.end) {
+    constexpr std::uint64_t block = 64;
+    tickets.owner = this;
+    tickets.next = next_ticket_.fetch_add(block, std::memory_order_relaxed);
+    tickets.end = tickets.next + block;
+  }
+  return tickets.next++;
+}
+
 status_table::slot* status_table::slot_of(const command_id& id) const noexcept {
   const auto tag = tag_of(id, salt_);
   return tag <= mask_ ? &slots_[tag] : nullptr;
@@ -217,11 +235,12 @@ command_id status_table::accept(const command_id& id, const message_info& info, 
     }
   } else {
     for (int i = 0; i < probes; ++i) {
-      const auto index = static_cast<std::uint32_t>(next_ticket_.fetch_add(1, std::memory_order_relaxed)) & mask_;
+      const auto index = static_cast<std::uint32_t>(next_ticket()) & mask_;
       const command_id tagged = with_tag(id, index, salt_);
       std::optional<command_id> dropped;
       if (try_claim(slots_[index], tagged, dropped)) {
         finish(dropped);
+        __builtin_prefetch(&slots_[(index + 1) & mask_], 1);  // the next command's slot, last written by a worker
         return tagged;
       }
     }
@@ -350,6 +369,12 @@ void status_table::settle(const command_id& id, command_status status, const con
       overflow_settled_.pop_front();
     }
     overflow_size_.store(overflow_.size(), std::memory_order_release);
+  }
+}
+
+void status_table::prefetch(const command_id& id) const noexcept {
+  if (const slot* s = slot_of(id)) {
+    __builtin_prefetch(s, 1);
   }
 }
 

@@ -50,6 +50,8 @@ class status_table {
   void settle(const command_id& id, command_status status, const consistency_token& token, std::string_view error);
 
   [[nodiscard]] std::optional<command_state> find(const command_id& id) const;
+  /// A hint: the command's slot will be written soon (a worker about to run it).
+  void prefetch(const command_id& id) const noexcept;
   /// Waits until the command has settled (or is unknown: never tracked, or forgotten after settling). The record then,
   /// or nullopt if unknown; `settled()` false on the result means the wait timed out.
   [[nodiscard]] std::optional<command_state> wait_settled(const command_id& id, clock::time_point until) const;
@@ -58,6 +60,7 @@ class status_table {
   struct slot;
 
   [[nodiscard]] slot* slot_of(const command_id& id) const noexcept;
+  [[nodiscard]] std::uint64_t next_ticket() noexcept;
   [[nodiscard]] bool in_ring(const command_id& id) const noexcept;
   [[nodiscard]] std::optional<command_state> read_overflow(const command_id& id) const;
   template <class F>

@@ -176,6 +176,34 @@ TEST(LocalRoute, ABlockedSenderGivesUpAfterTheBlockTimeout) {
   g.open();
 }
 
+TEST(LocalRoute, ABlockedSenderGoesOnOnceAWorkerFreesAPlace) {
+  gate g;
+  std::atomic<int> ran{0};
+  cmdbus::bus_builder b;
+  b.handle<test::Ping>([&](const test::Ping&) {
+    g.wait();
+    ++ran;
+  });
+  b.config_text(
+      "[routes.tiny]\nkind = \"local\"\nworkers = 1\ncapacity = 1\nblock_timeout_ms = 10000\n[commands]\n"
+      "\"test.ping\" = \"tiny\"\n",
+      "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  bus.post(test::Ping{});  // holds the only place until the gate opens
+  std::atomic<bool> second_accepted{false};
+  std::thread sender([&] {
+    bus.post(test::Ping{});  // waits for the place
+    second_accepted = true;
+  });
+  std::this_thread::sleep_for(20ms);
+  EXPECT_FALSE(second_accepted.load()) << "the route is full: the sender waits";
+  g.open();
+  sender.join();
+  EXPECT_TRUE(second_accepted.load());
+  bus.stop();
+  EXPECT_EQ(ran.load(), 2);
+}
+
 TEST(LocalRoute, ACommandSentFromAHandlerIsItsChild) {
   struct seen_ids {
     cmdbus::command_id id, correlation, causation;
