@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <stdexcept>
 #include <thread>
 
 #include "builder_state.hpp"
@@ -171,6 +172,11 @@ namespace {
 
 stop_report stop_routes(std::vector<std::unique_ptr<detail::local_route>>& routes,
                         std::optional<clock::time_point> give_up_at) {
+  if (detail::on_worker_thread && !routes.empty()) {
+    throw std::logic_error(
+        "cmdbus: bus.stop() was called on a worker thread (in a handler or continuation of an asynchronous route): "
+        "it would wait for that worker, that is for itself; call it from another thread");
+  }
   stop_report report;
   for (auto& r : routes) {  // each route drains on its own workers: stop them all first, then wait
     r->stop_accepting(give_up_at);

@@ -57,9 +57,11 @@ class pool {
   std::atomic<std::size_t> count_{0};
 };
 
+/// Never destroyed: worker threads of a static or global bus end during static destruction and give their cached
+/// blocks back here then. (The blocks stay reachable, so leak checkers do not report them.)
 std::array<pool, size_classes.size()>& pools() {
-  static std::array<pool, size_classes.size()> all;
-  return all;
+  static auto* all = new std::array<pool, size_classes.size()>;
+  return *all;
 }
 
 // Whether this thread's cache can be used: not after it was destroyed (an envelope freed by another thread_local's

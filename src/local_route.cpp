@@ -89,6 +89,14 @@ command_id local_route::enqueue(std::unique_ptr<envelope>& e) {
   return id;
 }
 
+namespace {
+// The route whose worker thread this is (null elsewhere): a handler sending to its own route must not wait for a
+// place that only its own worker could free.
+thread_local const local_route* own_route = nullptr;
+}  // namespace
+
+thread_local local_route::worker* local_route::own_worker = nullptr;
+
 void local_route::take_place(const envelope& e) {
   // One read-modify-write takes a place within the capacity and tells whether the route is stopping: stop() sets
   // the low bit, so either it counts this command (and the workers wait for it) or this call sees the bit.
@@ -97,21 +105,35 @@ void local_route::take_place(const envelope& e) {
     const auto before = producers_.state.fetch_add(2, std::memory_order_seq_cst);
     if ((before & 1U) != 0) {
       producers_.state.fetch_sub(2, std::memory_order_seq_cst);
+      if (producers_.waiting.load(std::memory_order_seq_cst) != 0) {
+        space_->slots.signal();  // pass the wake-up on: another waiting sender must learn that the route stops
+      }
       throw stopping_error(fmt::format("cmdbus: route '{}' is stopping; command '{}' {} was not accepted", name_,
                                        e.target->info->wire_name, e.id.to_string()));
     }
     if ((before >> 1) < settings_.capacity) {
       return;
     }
-    release(1);  // full: give the place back (waking a sender that waits, if any)
-    if (!settings_.reject_when_full) {
-      // Wait for a worker to free places. Registered before looking again, so that a worker that frees places after
-      // the look sees this sender waiting and signals.
+    // Full: give the place back. Wake a waiting sender only if a worker freed places meanwhile (hidden from it by
+    // this attempt), not for nothing: two waiting senders would otherwise wake each other in turn.
+    const auto after = producers_.state.fetch_sub(2, std::memory_order_seq_cst) - 2;
+    if ((after >> 1) < settings_.capacity && producers_.waiting.load(std::memory_order_seq_cst) != 0) {
+      space_->slots.signal();
+    }
+    if (own_route == this && own_worker != nullptr && own_worker->unreleased != 0) {
+      release(own_worker->unreleased);  // a handler sending to its own route: its worker's finished places first
+      own_worker->unreleased = 0;
+      continue;
+    }
+    if (!settings_.reject_when_full && own_route != this) {
+      // Wait for a worker to free places (or for stop). Registered before looking again, so that a worker that frees
+      // places after the look sees this sender waiting and signals.
       if (!deadline) {
         deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds{settings_.block_timeout_ms};
       }
       producers_.waiting.fetch_add(1, std::memory_order_seq_cst);
-      const bool room = (producers_.state.load(std::memory_order_seq_cst) >> 1) < settings_.capacity;
+      const auto now_state = producers_.state.load(std::memory_order_seq_cst);
+      const bool room = (now_state & 1U) != 0 || (now_state >> 1) < settings_.capacity;
       const auto left =
           std::chrono::duration_cast<std::chrono::microseconds>(*deadline - std::chrono::steady_clock::now());
       const bool woken = room || (left.count() > 0 && space_->slots.wait(left.count()));
@@ -119,6 +141,13 @@ void local_route::take_place(const envelope& e) {
       if (woken || std::chrono::steady_clock::now() < *deadline) {
         continue;
       }
+    }
+    if (own_route == this) {
+      throw queue_full_error(
+          fmt::format("cmdbus: route '{}' is full (capacity {}); command '{}' {} was sent by a handler on this route's "
+                      "own worker, which cannot wait for a place only the route's workers could free: raise the "
+                      "route's capacity, or execute the command instead (it then runs inline)",
+                      name_, settings_.capacity, e.target->info->wire_name, e.id.to_string()));
     }
     throw queue_full_error(
         settings_.reject_when_full
@@ -141,6 +170,8 @@ void local_route::release(std::uint64_t n) noexcept {
 
 void local_route::work(worker& w) {
   on_worker_thread = true;
+  own_route = this;
+  own_worker = &w;
   constexpr std::size_t batch = 32;
   constexpr std::chrono::milliseconds idle_wake{50};
   std::unique_ptr<envelope> items[batch];
@@ -192,7 +223,7 @@ void local_route::work(worker& w) {
       release(w.unreleased);
       w.unreleased = 0;
     }
-    if (stopping_.load(std::memory_order_acquire) && producers_.state.load(std::memory_order_seq_cst) >> 1 == 0) {
+    if (const auto state = producers_.state.load(std::memory_order_seq_cst); (state & 1U) != 0 && state >> 1 == 0) {
       return;  // stopping, and everything admitted (on every worker) has finished
     }
   }
@@ -306,11 +337,17 @@ void local_route::abandon(worker& w, std::unique_ptr<envelope> e) {
 }
 
 void local_route::stop_accepting(std::optional<clock::time_point> give_up_at) {
-  if (give_up_at) {
-    give_up_at_.store(give_up_at->time_since_epoch().count(), std::memory_order_release);
+  if (give_up_at) {  // the earliest deadline any stop() gave applies
+    const auto wanted = give_up_at->time_since_epoch().count();
+    auto current = give_up_at_.load(std::memory_order_acquire);
+    while (wanted < current && !give_up_at_.compare_exchange_weak(current, wanted, std::memory_order_acq_rel)) {
+    }
   }
+  producers_.state.fetch_or(1, std::memory_order_seq_cst);  // first: no sender is admitted after this
   stopping_.store(true, std::memory_order_release);
-  producers_.state.fetch_or(1, std::memory_order_seq_cst);
+  if (const auto waiting = producers_.waiting.load(std::memory_order_seq_cst); waiting != 0) {
+    space_->slots.signal(static_cast<moodycamel::LightweightSemaphore::ssize_t>(waiting));  // senders waiting: stop
+  }
   for (auto& w : workers_) {
     try {
       w->queue.enqueue(nullptr);  // wakes a parked worker now rather than at its next 50 ms check

@@ -71,6 +71,7 @@ class local_route final : public route {
     std::atomic<std::uint64_t> round_robin{0};
   } producers_;
   std::unique_ptr<space> space_;
+  static thread_local worker* own_worker;  // the worker whose thread this is, if any (see take_place)
   alignas(64) std::atomic<bool> stopping_{false};
   std::atomic<clock::rep> give_up_at_{clock::duration::max().count()};
   std::mutex stop_mutex_;  // one stop() joins the workers; another waits for it

@@ -34,7 +34,6 @@ namespace detail {
 namespace {
 
 constexpr std::uint8_t free_slot = 0xff;
-constexpr std::uint32_t overflow_tag = 0xffffffffU;
 constexpr std::size_t max_slots = std::size_t{1} << 18;
 constexpr int probes = 16;
 
@@ -99,19 +98,13 @@ struct alignas(64) status_table::slot {
     for (;;) {
       auto v = version.load(std::memory_order_relaxed);
       if ((v & 1U) == 0 && version.compare_exchange_weak(v, v + 1, std::memory_order_acquire)) {
+        std::atomic_thread_fence(std::memory_order_release);  // the odd version before the data, for readers
         return v + 1;
       }
       pause();
     }
   }
   void unlock(std::uint32_t locked) noexcept { version.store(locked + 1, std::memory_order_release); }
-  /// For the command that owns the slot (pending or running: nobody else writes it): no compare-and-swap needed.
-  std::uint32_t begin_owner_write() noexcept {
-    const auto v = version.load(std::memory_order_relaxed) + 1;
-    version.store(v, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_release);
-    return v;
-  }
   [[nodiscard]] bool holds(const command_id& id) const noexcept {
     return id_hi.load(std::memory_order_relaxed) == half(id, 0) && id_lo.load(std::memory_order_relaxed) == half(id, 8);
   }
@@ -147,7 +140,12 @@ struct alignas(64) status_table::slot {
   }
 };
 
-status_table::status_table(std::size_t retention, std::size_t in_flight) {
+namespace {
+std::atomic<std::uint64_t> generations{0};
+}  // namespace
+
+status_table::status_table(std::size_t retention, std::size_t in_flight)
+    : generation_(generations.fetch_add(1, std::memory_order_relaxed) + 1) {
   const std::size_t want = std::clamp<std::size_t>(retention + in_flight, 1024, max_slots);
   const std::size_t size = std::bit_ceil(want);
   slots_ = std::make_unique<slot[]>(size);
@@ -159,17 +157,16 @@ status_table::status_table(std::size_t retention, std::size_t in_flight) {
 status_table::~status_table() = default;
 
 std::uint64_t status_table::next_ticket() noexcept {
-  // Each sending thread takes its tickets 64 at a time: one shared read-modify-write per 64 commands. (A range left
-  // over from a table since destroyed only spreads claims differently; claiming a slot is checked on its own.)
+  // Each sending thread takes its tickets 64 at a time: one shared read-modify-write per 64 commands.
   struct range {
-    const status_table* owner = nullptr;
+    std::uint64_t table = 0;  // the table's generation, not its address: a new table may reuse an old one's memory
     std::uint64_t next = 0;
     std::uint64_t end = 0;
   };
   thread_local range tickets;
-  if (tickets.owner != this || tickets.next == tickets.end) {
+  if (tickets.table != generation_ || tickets.next == tickets.end) {
     constexpr std::uint64_t block = 64;
-    tickets.owner = this;
+    tickets.table = generation_;
     tickets.next = next_ticket_.fetch_add(block, std::memory_order_relaxed);
     tickets.end = tickets.next + block;
   }
@@ -246,7 +243,11 @@ command_id status_table::accept(const command_id& id, const message_info& info, 
     }
   }
   // Every slot tried holds a command in flight: keep this one aside until it settles.
-  const command_id tagged = keep_id ? id : with_tag(id, overflow_tag, salt_);
+  // An overflow id keeps its random last bytes, unless they would name a slot of the ring: then one bit is flipped.
+  command_id tagged = id;
+  if (!keep_id && tag_of(id, salt_) <= mask_) {
+    tagged = with_tag(id, tag_of(id, salt_) ^ 0x80000000U, salt_);
+  }
   command_state st;
   st.id = tagged;
   st.command = std::string{info.wire_name};
@@ -260,13 +261,16 @@ command_id status_table::accept(const command_id& id, const message_info& info, 
 
 template <class F>
 bool status_table::update(const command_id& id, F&& f) {
-  // Only the command's own producer (forget) or worker writes a slot it holds, and a slot is not claimed again
-  // before its command settles: the owner writes without the lock (readers still see the version change).
-  if (slot* s = slot_of(id); s != nullptr && s->holds(id) && s->status.load(std::memory_order_relaxed) != free_slot) {
-    const auto v = s->begin_owner_write();
-    f(*s);
+  // The owner takes the slot's lock too: a sender that saw the slot claimable a moment ago may hold it briefly (it
+  // then finds the slot taken and lets go), and two writers must never interleave.
+  if (slot* s = slot_of(id); s != nullptr && s->holds(id)) {
+    const auto v = s->lock();
+    const bool mine = s->holds(id) && s->status.load(std::memory_order_relaxed) != free_slot;
+    if (mine) {
+      f(*s);
+    }
     s->unlock(v);
-    return true;
+    return mine;
   }
   return false;
 }

@@ -71,6 +71,7 @@ class status_table {
   std::unique_ptr<slot[]> slots_;
   std::uint32_t mask_ = 0;
   std::uint32_t salt_ = 0;
+  std::uint64_t generation_;  // unique per table in this process (see next_ticket)
   alignas(64) std::atomic<std::uint64_t> next_ticket_{0};
   alignas(64) mutable std::mutex side_mutex_;  // errors_ and overflow_
   std::unordered_map<command_id, std::string, id_hash> errors_;

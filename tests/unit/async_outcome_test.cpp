@@ -534,4 +534,81 @@ TEST(AsyncOutcome, ADeadLetterCanBeRequeuedOnAnotherBusSharingTheStore) {
   EXPECT_EQ(sync_only.dead_letters().inspect(one)->attempts, 1U) << "with its history";
 }
 
+TEST(AsyncOutcome, StopWakesASenderWaitingForAPlace) {
+  gate g;
+  cmdbus::bus_builder b;
+  b.handle<Job>([&](const Job&) { g.wait(); });
+  b.config_text(one_worker("test.job", "capacity = 1\nblock_timeout_ms = 600000\n"), "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  bus.post(Job{1});  // takes the only place and holds it until the gate opens
+  std::atomic<bool> refused{false};
+  std::thread sender([&] {
+    try {
+      bus.post(Job{2});
+    } catch (const cmdbus::stopping_error&) {
+      refused = true;
+    }
+  });
+  std::thread stopper([&] { bus.stop(); });
+  // The sender learns at once that the route stops; it does not sleep out its ten-minute block timeout.
+  EXPECT_TRUE(eventually([&] { return refused.load(); }));
+  g.open();
+  sender.join();
+  stopper.join();
+}
+
+TEST(AsyncOutcome, AHandlerSendingToItsOwnFullRouteFailsAtOnceInsteadOfWaitingForItself) {
+  std::atomic<int> handled{0};
+  std::string error;
+  cmdbus::bus_builder b;
+  b.handle<Job>([&](const Job& j, cmdbus::context& ctx) {
+    ++handled;
+    if (j.n == 1) {
+      try {
+        ctx.bus().post(Job{2});  // the route's one place is this command's own
+      } catch (const cmdbus::queue_full_error& e) {
+        error = e.what();
+      }
+    }
+  });
+  b.config_text(one_worker("test.job", "capacity = 1\nblock_timeout_ms = 600000\n"), "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  bus.execute(Job{1});
+  EXPECT_NE(error.find("was sent by a handler on this route's own worker"), std::string::npos) << error;
+  bus.stop();
+  EXPECT_EQ(handled.load(), 1);
+}
+
+TEST(AsyncOutcome, StopFromAWorkerThreadIsRefused) {
+  std::string error;
+  cmdbus::bus_builder b;
+  b.handle<Job>([&](const Job&, cmdbus::context& ctx) {
+    try {
+      ctx.bus().stop();
+    } catch (const std::logic_error& e) {
+      error = e.what();
+    }
+  });
+  b.config_text(one_worker("test.job"), "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  bus.execute(Job{1});
+  EXPECT_NE(error.find("would wait for that worker"), std::string::npos) << error;
+}
+
+struct alignas(64) Wide {
+  static constexpr std::string_view command_name = "test.wide";
+  std::int64_t value = 0;
+};
+
+TEST(AsyncOutcome, AnOverAlignedCommandKeepsItsAlignmentOnAWorker) {
+  std::atomic<bool> aligned{false};
+  cmdbus::bus_builder b;
+  b.handle<Wide>(
+      [&](const Wide& w) { aligned = reinterpret_cast<std::uintptr_t>(&w) % alignof(Wide) == 0 && w.value == 42; });
+  b.config_text(one_worker("test.wide"), "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  bus.execute(Wide{42});
+  EXPECT_TRUE(aligned.load());
+}
+
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <string>
 #include <string_view>
 
@@ -46,6 +47,11 @@ struct envelope {
   virtual ~envelope() = default;
   static void* operator new(std::size_t size) { return allocate_envelope(size); }
   static void operator delete(void* p, std::size_t size) noexcept { free_envelope(p, size); }
+  // Commands aligned beyond the default take the plain aligned allocation: the pool's blocks are not.
+  static void* operator new(std::size_t size, std::align_val_t align) { return ::operator new(size, align); }
+  static void operator delete(void* p, std::size_t size, std::align_val_t align) noexcept {
+    ::operator delete(p, size, align);
+  }
 
   // Small on purpose (it crosses from the sending thread's cache to the worker's): what most commands never use
   // sits behind pointers that stay null.
