@@ -172,7 +172,8 @@ namespace {
 
 stop_report stop_routes(std::vector<std::unique_ptr<detail::local_route>>& routes,
                         std::optional<clock::time_point> give_up_at) {
-  if (detail::on_worker_thread && !routes.empty()) {
+  const bool own_worker = std::any_of(routes.begin(), routes.end(), [](const auto& r) { return r->on_own_worker(); });
+  if (own_worker) {
     throw std::logic_error(
         "cmdbus: bus.stop() was called on a worker thread (in a handler or continuation of an asynchronous route): "
         "it would wait for that worker, that is for itself; call it from another thread");

@@ -142,7 +142,7 @@ void local_route::take_place(const envelope& e) {
         continue;
       }
     }
-    if (own_route == this) {
+    if (own_route == this && !settings_.reject_when_full) {
       throw queue_full_error(
           fmt::format("cmdbus: route '{}' is full (capacity {}); command '{}' {} was sent by a handler on this route's "
                       "own worker, which cannot wait for a place only the route's workers could free: raise the "
@@ -159,6 +159,10 @@ void local_route::take_place(const envelope& e) {
                           name_, settings_.capacity, settings_.block_timeout_ms, e.target->info->wire_name,
                           e.id.to_string()));
   }
+}
+
+bool local_route::on_own_worker() const noexcept {
+  return own_route == this;
 }
 
 void local_route::release(std::uint64_t n) noexcept {

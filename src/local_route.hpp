@@ -37,6 +37,8 @@ class local_route final : public route {
   /// The first half of stop(): refuse new commands, set the deadline; the workers go on draining.
   void stop_accepting(std::optional<clock::time_point> give_up_at);
   [[nodiscard]] route_stats stats() const;
+  /// True on the thread of one of this route's workers (where stop() would wait for itself).
+  [[nodiscard]] bool on_own_worker() const noexcept;
 
  private:
   struct worker;

@@ -595,6 +595,23 @@ TEST(AsyncOutcome, StopFromAWorkerThreadIsRefused) {
   EXPECT_NE(error.find("would wait for that worker"), std::string::npos) << error;
 }
 
+TEST(AsyncOutcome, AnotherBusCanBeStoppedFromAWorkerThread) {
+  std::atomic<std::uint64_t> inner_completed{0};
+  cmdbus::bus_builder b;
+  b.handle<Job>([&](const Job&) {
+    cmdbus::bus_builder inner_builder;  // a second bus, built and stopped inside a handler of the first
+    inner_builder.handle<Job>([](const Job&) {});
+    inner_builder.config_text(one_worker("test.job"), "inner.toml");
+    cmdbus::bus inner{std::move(inner_builder)};
+    inner.post(Job{1});
+    inner_completed = inner.stop().completed;
+  });  // ~inner stops it again: not refused either
+  b.config_text(one_worker("test.job"), "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  bus.execute(Job{1});
+  EXPECT_EQ(inner_completed.load(), 1U);
+}
+
 struct alignas(64) Wide {
   static constexpr std::string_view command_name = "test.wide";
   std::int64_t value = 0;
