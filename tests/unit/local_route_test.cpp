@@ -24,6 +24,17 @@ struct Keyed {
 using test::gate;
 using test::local_config;
 
+/// A builder whose Ping handler waits for `g` and then counts itself in `ran`, with routing configuration `config`.
+cmdbus::bus_builder gated_pings(gate& g, std::atomic<int>& ran, const std::string& config) {
+  cmdbus::bus_builder b;
+  b.handle<test::Ping>([&g, &ran](const test::Ping&) {
+    g.wait();
+    ++ran;
+  });
+  b.config_text(config, "app.toml");
+  return b;
+}
+
 TEST(LocalRoute, TheSameHandlersRunOnWorkersByConfigurationAlone) {
   std::atomic<std::thread::id> ran_on{};
   cmdbus::bus_builder b;
@@ -67,13 +78,7 @@ TEST(LocalRoute, ExecuteReraisesTheHandlersExceptionWithItsType) {
 TEST(LocalRoute, PostReturnsOnceQueuedAndStopRunsEverythingAccepted) {
   std::atomic<int> ran{0};
   gate g;
-  cmdbus::bus_builder b;
-  b.handle<test::Ping>([&](const test::Ping&) {
-    g.wait();
-    ++ran;
-  });
-  b.config_text(local_config("test.ping"), "app.toml");
-  cmdbus::bus bus{std::move(b)};
+  cmdbus::bus bus{gated_pings(g, ran, local_config("test.ping"))};
   std::vector<cmdbus::command_id> ids;
   for (int i = 0; i < 20; ++i) {
     ids.push_back(bus.post(test::Ping{}));
@@ -133,16 +138,10 @@ TEST(LocalRoute, CommandsWithOneKeyRunInOrderAndNeverConcurrently) {
 TEST(LocalRoute, AFullQueueRejectsAtOnceNamingTheRouteAndItsCapacity) {
   gate g;
   std::atomic<int> ran{0};
-  cmdbus::bus_builder b;
-  b.handle<test::Ping>([&](const test::Ping&) {
-    g.wait();
-    ++ran;
-  });
-  b.config_text(
-      "[routes.tiny]\nkind = \"local\"\nworkers = 1\ncapacity = 2\nfull = \"reject\"\n[commands]\n"
-      "\"test.ping\" = \"tiny\"\n",
-      "app.toml");
-  cmdbus::bus bus{std::move(b)};
+  cmdbus::bus bus{
+      gated_pings(g, ran,
+                  "[routes.tiny]\nkind = \"local\"\nworkers = 1\ncapacity = 2\nfull = \"reject\"\n[commands]\n"
+                  "\"test.ping\" = \"tiny\"\n")};
   bus.post(test::Ping{});
   bus.post(test::Ping{});
   const auto r = bus.try_post(test::Ping{});
@@ -179,16 +178,10 @@ TEST(LocalRoute, ABlockedSenderGivesUpAfterTheBlockTimeout) {
 TEST(LocalRoute, ABlockedSenderGoesOnOnceAWorkerFreesAPlace) {
   gate g;
   std::atomic<int> ran{0};
-  cmdbus::bus_builder b;
-  b.handle<test::Ping>([&](const test::Ping&) {
-    g.wait();
-    ++ran;
-  });
-  b.config_text(
-      "[routes.tiny]\nkind = \"local\"\nworkers = 1\ncapacity = 1\nblock_timeout_ms = 10000\n[commands]\n"
-      "\"test.ping\" = \"tiny\"\n",
-      "app.toml");
-  cmdbus::bus bus{std::move(b)};
+  cmdbus::bus bus{
+      gated_pings(g, ran,
+                  "[routes.tiny]\nkind = \"local\"\nworkers = 1\ncapacity = 1\nblock_timeout_ms = 10000\n[commands]\n"
+                  "\"test.ping\" = \"tiny\"\n")};
   bus.post(test::Ping{});  // holds the only place until the gate opens
   std::atomic<bool> second_accepted{false};
   std::thread sender([&] {
@@ -259,13 +252,8 @@ TEST(LocalRoute, ExecuteInsideAHandlerRunsTheChildInlineWhateverItsRoute) {
 TEST(LocalRoute, ACommandWhoseDeadlinePassedInTheQueueDoesNotRun) {
   gate g;
   std::atomic<int> ran{0};
-  cmdbus::bus_builder b;
-  b.handle<test::Ping>([&](const test::Ping&) {
-    g.wait();
-    ++ran;
-  });
-  b.config_text("[routes.one]\nkind = \"local\"\nworkers = 1\n[commands]\n\"test.ping\" = \"one\"\n", "app.toml");
-  cmdbus::bus bus{std::move(b)};
+  cmdbus::bus bus{
+      gated_pings(g, ran, "[routes.one]\nkind = \"local\"\nworkers = 1\n[commands]\n\"test.ping\" = \"one\"\n")};
   bus.post(test::Ping{});  // occupies the only worker
   auto late = bus.send(test::Ping{}, cmdbus::dispatch_options::within(20ms));
   std::this_thread::sleep_for(40ms);
