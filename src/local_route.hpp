@@ -74,6 +74,8 @@ class local_route final : public route {
   } producers_;
   std::unique_ptr<space> space_;
   static thread_local worker* own_worker;  // the worker whose thread this is, if any (see take_place)
+  // A copy of the stop bit of producers_.state on a line of its own: the workers read it for every command, and the
+  // state line is written by every send.
   alignas(64) std::atomic<bool> stopping_{false};
   std::atomic<clock::rep> give_up_at_{clock::duration::max().count()};
   std::mutex stop_mutex_;  // one stop() joins the workers; another waits for it

@@ -319,19 +319,6 @@ class bus {
   [[gnu::noinline]] std::pair<tl::expected<result_t<M>, error>, command_id> try_run_async(
       const detail::slot& s, const M& m, const dispatch_options* options) {
     using R = result_t<M>;
-    if (detail::current_context != nullptr || detail::on_worker_thread) {  // inline, as on the sync route: run_async
-      context ctx(*this, *s.info, detail::current_context, options);
-      try {
-        if constexpr (std::is_void_v<R>) {
-          run_in<M>(s, m, ctx);
-          return {tl::expected<void, error>{}, ctx.id()};
-        } else {
-          return {tl::expected<R, error>{run_in<M>(s, m, ctx)}, ctx.id()};
-        }
-      } catch (...) {
-        return {tl::unexpected(error(std::current_exception(), s.info->wire_name, ctx.id(), ctx.attempt())), ctx.id()};
-      }
-    }
     command_id id;
     try {
       auto h = send_async<M>(s, m, options);
@@ -354,16 +341,17 @@ class bus {
   }
 
   /// execute() on an asynchronous route, kept out of line so that the sync path stays small enough to inline.
-  /// Inside a handler, execute runs the command inline whatever its route: the caller waits for it anyway, it joins
-  /// the caller's unit of work (a savepoint), and a worker never waits on a queue it serves itself (so the same holds
-  /// for any execute on a worker thread, from a continuation say). send and post from a handler do go to the route.
   template <class M>
   [[gnu::noinline]] result_t<M> run_async(const detail::slot& s, const M& m, const dispatch_options* options) {
-    if (detail::current_context != nullptr || detail::on_worker_thread) {
-      context ctx(*this, *s.info, detail::current_context, options);
-      return run_in<M>(s, m, ctx);
-    }
     return wait_for_outcome(send_async<M>(s, m, options), s, options);
+  }
+
+  /// Whether execute() on an asynchronous route waits for a worker. Inside a handler it runs the command inline
+  /// instead, whatever its route: the caller waits for it anyway, it joins the caller's unit of work (a savepoint),
+  /// and a worker never waits on a queue it serves itself (so the same holds for any execute on a worker thread, from
+  /// a continuation say). send and post from a handler do go to the route.
+  [[nodiscard]] static bool waits_for_worker() noexcept {
+    return detail::current_context == nullptr && !detail::on_worker_thread;
   }
 
   /// execute() on an asynchronous route: wait (bounded by the deadline or the route's timeout), then the result or
@@ -414,7 +402,7 @@ class bus {
   template <class M>
   result_t<M> run(const M& m, const dispatch_options* options) {
     const detail::slot& s = slot_of<M>();
-    if (s.async != nullptr) [[unlikely]] {
+    if (s.async != nullptr && waits_for_worker()) [[unlikely]] {
       return run_async<M>(s, m, options);
     }
     if constexpr (cmdbus::query<M>) {
@@ -469,7 +457,7 @@ class bus {
       return {tl::unexpected(unknown_error(wire_name_v<M>, detail::type_name<M>())), command_id{}};
     }
     const detail::slot& s = slots_[i];
-    if (s.async != nullptr) [[unlikely]] {
+    if (s.async != nullptr && waits_for_worker()) [[unlikely]] {
       return try_run_async<M>(s, m, options);
     }
     context ctx(*this, *s.info, detail::current_context, options);
