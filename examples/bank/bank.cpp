@@ -284,17 +284,11 @@ std::string drop_sql() {
 }
 
 void create_schema(examples::database& db, bool fresh) {
-  if (fresh) {
-    db.exec_script(drop_sql());
-  }
-  db.exec_script(schema_sql(db.dialect()));
+  examples::apply_schema(db, drop_sql(), schema_sql(db.dialect()), fresh);
 }
 
 void create_schema(cmdbus::sqlite::store& store, bool fresh) {
-  if (fresh) {
-    store.exec_script(drop_sql());
-  }
-  store.exec_script(schema_sql(examples::dialect::sqlite));
+  examples::apply_schema(store, drop_sql(), schema_sql(examples::dialect::sqlite), fresh);
 }
 
 void register_bank(cmdbus::bus_builder& b, examples::database& db, const cmdbus::retry_policy& retry) {

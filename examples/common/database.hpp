@@ -99,4 +99,14 @@ class database {
 #endif
 };
 
+/// Creates an example's tables on `target` (an examples::database, or a store with exec_script), dropping them
+/// first with `drop` when `fresh`.
+template <class Target>
+void apply_schema(Target& target, std::string_view drop, std::string_view schema, bool fresh) {
+  if (fresh) {
+    target.exec_script(drop);
+  }
+  target.exec_script(schema);
+}
+
 }  // namespace examples

@@ -27,31 +27,14 @@
 #include <cmdbus/sqlite/store.hpp>
 
 #include "common/database.hpp"
+#include "common/sent_list.hpp"
 #include "common/sql.hpp"
 #include "shop/shop.hpp"
 
 namespace shop {
 
-/// Order confirmations "sent" after commit: an in-memory, thread-safe list.
-class mailbox {
- public:
-  void send(std::string customer, std::string text) {
-    const std::lock_guard lock(mutex_);
-    sent_.emplace_back(std::move(customer), std::move(text));
-  }
-  [[nodiscard]] std::vector<std::pair<std::string, std::string>> sent() const {
-    const std::lock_guard lock(mutex_);
-    return sent_;
-  }
-  [[nodiscard]] std::size_t size() const {
-    const std::lock_guard lock(mutex_);
-    return sent_.size();
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<std::pair<std::string, std::string>> sent_;
-};
+/// Order confirmations "sent" after commit (customer, text): an in-memory, thread-safe list.
+using mailbox = examples::sent_list<std::pair<std::string, std::string>>;
 
 /// The shop's tables for `d` (CREATE ... IF NOT EXISTS).
 [[nodiscard]] std::string schema_sql(examples::dialect d);

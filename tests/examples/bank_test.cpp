@@ -84,27 +84,8 @@ class Bank : public ::testing::TestWithParam<examples_test::store_and_routes> {
 INSTANTIATE_TEST_SUITE_P(Stores, Bank, examples_test::all_stores_and_routes(), examples_test::store_and_routes_name);
 
 TEST_P(Bank, EveryCommandTakesTheConfiguredRoute) {
-  const auto& entries = bus->routes();
-  ASSERT_FALSE(entries.empty());
-  bool transfer = false;
-  for (const auto& r : entries) {
-    EXPECT_EQ(r.route, examples_test::route_of(routes())) << r.command;
-    EXPECT_EQ(r.kind, examples_test::kind_of(routes())) << r.command;
-    EXPECT_NE(r.origin.find(routes() + "_routes.toml"), std::string::npos) << r.command << ": " << r.origin;
-    transfer = transfer || r.command == "bank.transfer";
-  }
-  EXPECT_TRUE(transfer) << "bank.transfer is listed";
-
-  const auto here = probe->on_test_thread();
-  const auto elsewhere = probe->elsewhere();
-  bus->execute(Transfer{alice, bob, 1'00});
-  if (routes() == "local") {
-    EXPECT_EQ(probe->elsewhere(), elsewhere + 1) << "a worker ran the transfer";
-    EXPECT_EQ(probe->on_test_thread(), here);
-  } else {
-    EXPECT_EQ(probe->on_test_thread(), here + 1) << "the test's thread ran the transfer";
-    EXPECT_EQ(probe->elsewhere(), elsewhere);
-  }
+  examples_test::expect_every_command_on(*bus, routes(), "bank.transfer");
+  probe->expect_one_command_ran_per(routes(), [&] { bus->execute(Transfer{alice, bob, 1'00}); });
   EXPECT_EQ(balance(bob), 51'00);
 }
 

@@ -11,6 +11,7 @@
 #include <cmdbus/cmdbus.hpp>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <tuple>
 
@@ -64,6 +65,21 @@ inline std::string routes_name(const ::testing::TestParamInfo<std::string>& info
   return info.param;
 }
 
+/// Checks that `bus.routes()` puts every command on the route configuration `name` says, from that configuration,
+/// and that it lists `command`.
+inline void expect_every_command_on(const cmdbus::bus& bus, const std::string& name, std::string_view command) {
+  const auto& entries = bus.routes();
+  ASSERT_FALSE(entries.empty());
+  bool listed = false;
+  for (const auto& r : entries) {
+    EXPECT_EQ(r.route, route_of(name)) << r.command;
+    EXPECT_EQ(r.kind, kind_of(name)) << r.command;
+    EXPECT_NE(r.origin.find(name + "_routes.toml"), std::string::npos) << r.command << ": " << r.origin;
+    listed = listed || r.command == command;
+  }
+  EXPECT_TRUE(listed) << command << " is listed";
+}
+
 /// Outermost middleware that counts the commands whose pipeline ran on the thread that built it (the test's) and
 /// those that ran elsewhere (a worker). Queries always run on the caller's thread and are not counted.
 class thread_probe final : public cmdbus::middleware {
@@ -77,6 +93,18 @@ class thread_probe final : public cmdbus::middleware {
   }
   [[nodiscard]] std::uint64_t on_test_thread() const { return on_test_thread_.load(); }
   [[nodiscard]] std::uint64_t elsewhere() const { return elsewhere_.load(); }
+
+  /// Runs `f` (one command) and checks that it ran where configuration `name` says: on a worker for "local", on the
+  /// test's thread for "sync".
+  template <class F>
+  void expect_one_command_ran_per(const std::string& name, F&& f) {
+    const auto here = on_test_thread();
+    const auto elsewhere_before = elsewhere();
+    f();
+    const bool local = name == "local";
+    EXPECT_EQ(elsewhere(), elsewhere_before + (local ? 1U : 0U)) << (local ? "a worker ran it" : "no worker ran it");
+    EXPECT_EQ(on_test_thread(), here + (local ? 0U : 1U)) << (local ? "not the test's thread" : "the test's thread");
+  }
 
   /// Checks that every command so far ran where configuration `name` says: on the test's thread for "sync", on
   /// another for "local". So a parametrization that silently ran sync twice would fail every local test.

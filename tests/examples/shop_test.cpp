@@ -77,27 +77,9 @@ INSTANTIATE_TEST_SUITE_P(Stores, Shop, examples_test::all_stores_and_routes(), e
 
 TEST_P(Shop, EveryCommandTakesTheConfiguredRoute) {
   start();
-  const auto& entries = bus->routes();
-  ASSERT_FALSE(entries.empty());
-  bool place_order = false;
-  for (const auto& r : entries) {
-    EXPECT_EQ(r.route, examples_test::route_of(routes())) << r.command;
-    EXPECT_EQ(r.kind, examples_test::kind_of(routes())) << r.command;
-    EXPECT_NE(r.origin.find(routes() + "_routes.toml"), std::string::npos) << r.command << ": " << r.origin;
-    place_order = place_order || r.command == "shop.place_order";
-  }
-  EXPECT_TRUE(place_order) << "shop.place_order is listed";
-
-  const auto here = probe->on_test_thread();
-  const auto elsewhere = probe->elsewhere();
-  const order_id id = bus->execute(PlaceOrder{"carol", {{"cap", 1}}});
-  if (routes() == "local") {
-    EXPECT_EQ(probe->elsewhere(), elsewhere + 1) << "a worker ran the order";
-    EXPECT_EQ(probe->on_test_thread(), here);
-  } else {
-    EXPECT_EQ(probe->on_test_thread(), here + 1) << "the test's thread ran the order";
-    EXPECT_EQ(probe->elsewhere(), elsewhere);
-  }
+  examples_test::expect_every_command_on(*bus, routes(), "shop.place_order");
+  order_id id = 0;
+  probe->expect_one_command_ran_per(routes(), [&] { id = bus->execute(PlaceOrder{"carol", {{"cap", 1}}}); });
   EXPECT_EQ(bus->query(GetOrder{id}).customer, "carol");
 }
 
