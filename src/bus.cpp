@@ -219,13 +219,49 @@ std::vector<route_stats> bus::queue_stats() const {
 }
 
 void bus::on_succeeded(detail::envelope& e, const consistency_token& token) noexcept {
-  try {
-    state_->status->settle(e.id, command_status::succeeded, token, {});
-  } catch (...) {  // NOLINT(bugprone-empty-catch): the status is advisory; the caller's outcome must still arrive
-  }
+  on_succeeded(e.id, token);
   if (e.completion != nullptr) {
     e.completion->set_token(token);
   }
+}
+
+void bus::on_succeeded(const command_id& id, const consistency_token& token) noexcept {
+  try {
+    state_->status->settle(id, command_status::succeeded, token, {});
+  } catch (...) {  // NOLINT(bugprone-empty-catch): the status is advisory; the caller's outcome must still arrive
+  }
+}
+
+std::unique_ptr<detail::envelope> bus::unpack(detail::parcel& p, std::exception_ptr failure) noexcept {
+  const command_id id = p.id;
+  const std::uint32_t type = p.ops->type_index;
+  try {
+    return p.ops->unpack(*this, p);
+  } catch (...) {  // out of memory: the command cannot wait (for a retry, behind its key) nor become a dead letter
+    const auto& info = *slots_[type].info;
+    state_->unobserved_failures.fetch_add(1, std::memory_order_relaxed);
+    try {
+      const std::string why = failure != nullptr ? error(failure, info.wire_name, id, 1).describe() : "";
+      state_->status->settle(id, command_status::failed, consistency_token{id}, "lost: out of memory");
+      spdlog::critical("cmdbus: no memory to keep command '{}' {} on its way; it is lost{}{}", info.wire_name,
+                       id.to_string(), why.empty() ? "" : ": ", why);
+    } catch (...) {  // NOLINT(bugprone-empty-catch): nothing is left to report with
+    }
+    return nullptr;
+  }
+}
+
+detail::run_outcome bus::on_parcel_failed(detail::parcel& p, std::uint64_t started, const context& ctx,
+                                          std::exception_ptr failure,
+                                          std::unique_ptr<detail::envelope>& failed) noexcept {
+  failed = unpack(p, failure);
+  if (failed == nullptr) {
+    return {};
+  }
+  failed->attempts = 1;
+  failed->first_attempt = started;
+  failed->last_attempt = started;
+  return on_failed(*failed, ctx, std::move(failure));
 }
 
 detail::run_outcome bus::on_failed(detail::envelope& e, const context& ctx, std::exception_ptr failure) noexcept {
@@ -347,7 +383,7 @@ void bus::requeue(std::unique_ptr<detail::envelope>& e) {
   e->last_attempt = 0;
   e->requeued = true;
   try {
-    (void)e->target->async->enqueue(e);
+    (void)e->target->async->enqueue_envelope(e);
   } catch (...) {  // refused: the dead letter keeps its history
     e->attempts = attempts;
     e->first_attempt = first;

@@ -23,7 +23,7 @@ struct local_route::space {
 };
 
 struct local_route::worker {
-  moodycamel::BlockingConcurrentQueue<std::unique_ptr<envelope>> queue;
+  moodycamel::BlockingConcurrentQueue<parcel> queue;
   std::thread thread;
   // Written by this worker only (read by stats() and stop()); a cache line of their own.
   alignas(64) std::atomic<std::uint64_t> started{0};  // taken off the queue (run, held or abandoned)
@@ -64,29 +64,31 @@ local_route::~local_route() {
   stop(std::nullopt, ignored);
 }
 
-command_id local_route::enqueue(std::unique_ptr<envelope>& e) {
-  take_place(*e);
-  const command_id given = e->id;
+command_id local_route::enqueue(parcel& p, partition key) {
+  envelope* const e = p.heavy;
+  command_id& id = e != nullptr ? e->id : p.id;
+  const message_info& info = e != nullptr ? *e->target->info : *bus_->slots_[p.ops->type_index].info;
+  take_place(info, id);
   try {
-    e->id = status_->accept(given, *e->target->info, name_, e->requeued);
+    id = status_->accept(id, info, name_, e != nullptr && e->requeued);
   } catch (...) {
     release(1);
     throw;
   }
-  const command_id id = e->id;
+  const command_id accepted = id;
   const std::size_t n = workers_.size();
   std::size_t index = 0;
-  if (e->keyed) {
-    index = static_cast<std::size_t>(e->key_hash % n);  // one key, one worker: in order
+  if (key.keyed) {
+    index = static_cast<std::size_t>(key.hash % n);  // one key, one worker: in order
   } else if (n > 1) {
     index = producers_.round_robin.fetch_add(1, std::memory_order_relaxed) % n;
   }
-  if (!workers_[index]->queue.enqueue(std::move(e))) {  // only when out of memory
-    status_->forget(id);
+  if (!workers_[index]->queue.enqueue(std::move(p))) {  // only when out of memory (`p` is left as it was)
+    status_->forget(accepted);
     release(1);
     throw std::bad_alloc();
   }
-  return id;
+  return accepted;
 }
 
 namespace {
@@ -97,7 +99,7 @@ thread_local const local_route* own_route = nullptr;
 
 thread_local local_route::worker* local_route::own_worker = nullptr;
 
-void local_route::take_place(const envelope& e) {
+void local_route::take_place(const message_info& info, const command_id& id) {
   // One read-modify-write takes a place within the capacity and tells whether the route is stopping: stop() sets
   // the low bit, so either it counts this command (and the workers wait for it) or this call sees the bit.
   std::optional<std::chrono::steady_clock::time_point> deadline;  // read the clock only once the route is full
@@ -109,7 +111,7 @@ void local_route::take_place(const envelope& e) {
         space_->slots.signal();  // pass the wake-up on: another waiting sender must learn that the route stops
       }
       throw stopping_error(fmt::format("cmdbus: route '{}' is stopping; command '{}' {} was not accepted", name_,
-                                       e.target->info->wire_name, e.id.to_string()));
+                                       info.wire_name, id.to_string()));
     }
     if ((before >> 1) < settings_.capacity) {
       return;
@@ -147,17 +149,16 @@ void local_route::take_place(const envelope& e) {
           fmt::format("cmdbus: route '{}' is full (capacity {}); command '{}' {} was sent by a handler on this route's "
                       "own worker, which cannot wait for a place only the route's workers could free: raise the "
                       "route's capacity, or execute the command instead (it then runs inline)",
-                      name_, settings_.capacity, e.target->info->wire_name, e.id.to_string()));
+                      name_, settings_.capacity, info.wire_name, id.to_string()));
     }
     throw queue_full_error(
         settings_.reject_when_full
             ? fmt::format("cmdbus: route '{}' is full ({} commands queued or running, its capacity); command '{}' {} "
                           "was not accepted: try again later, or raise the route's capacity",
-                          name_, settings_.capacity, e.target->info->wire_name, e.id.to_string())
+                          name_, settings_.capacity, info.wire_name, id.to_string())
             : fmt::format("cmdbus: route '{}' stayed full (capacity {}) for {} ms; command '{}' {} was not "
                           "accepted: try again later, or raise the route's capacity or workers",
-                          name_, settings_.capacity, settings_.block_timeout_ms, e.target->info->wire_name,
-                          e.id.to_string()));
+                          name_, settings_.capacity, settings_.block_timeout_ms, info.wire_name, id.to_string()));
   }
 }
 
@@ -178,7 +179,7 @@ void local_route::work(worker& w) {
   own_worker = &w;
   constexpr std::size_t batch = 32;
   constexpr std::chrono::milliseconds idle_wake{50};
-  std::unique_ptr<envelope> items[batch];
+  parcel items[batch];
   for (;;) {
     // Parks on the queue's semaphore when idle (after the queue's own short spin); wakes for the next retry that is
     // due, when stop() sends it an empty item, and at least every 50 ms (a safety net for stop()).
@@ -195,27 +196,35 @@ void local_route::work(worker& w) {
     }
     const std::size_t got = w.queue.wait_dequeue_bulk_timed(items, batch, timeout);
     for (std::size_t i = 0; i < got; ++i) {
-      if (items[i] == nullptr) {
+      parcel& p = items[i];
+      if (p.empty()) {
         continue;  // stop()'s wake-up call, not a command
       }
-      // The envelopes and status slots come from the senders' caches: fetch two commands ahead (the envelope) and
-      // one ahead (its status slot, whose index is in the id fetched the round before).
-      if (i + 2 < got && items[i + 2] != nullptr) {
-        __builtin_prefetch(items[i + 2].get());
-        __builtin_prefetch(reinterpret_cast<const char*>(items[i + 2].get()) + 64);
+      // The status slots (and heap envelopes) come from the senders' caches: fetch the next command's status slot
+      // (its index is in the id) and, for heap envelopes, the envelope two ahead (its id is read one ahead).
+      if (i + 2 < got && items[i + 2].heavy != nullptr) {
+        __builtin_prefetch(items[i + 2].heavy);
+        __builtin_prefetch(reinterpret_cast<const char*>(items[i + 2].heavy) + 64);
       }
-      if (i + 1 < got && items[i + 1] != nullptr) {
-        if (i == 0) {
-          __builtin_prefetch(items[i + 1].get());
-          __builtin_prefetch(reinterpret_cast<const char*>(items[i + 1].get()) + 64);
-        }
-        status_->prefetch(items[i + 1]->id);
+      if (i + 1 < got && !items[i + 1].empty()) {
+        status_->prefetch(items[i + 1].heavy != nullptr ? items[i + 1].heavy->id : items[i + 1].id);
       }
       w.add(w.started);
-      if (giving_up()) {
-        abandon(w, std::move(items[i]));
+      if (p.heavy != nullptr) {
+        if (giving_up()) {
+          abandon(w, p.take_envelope());
+        } else {
+          admit(w, p.take_envelope());
+        }
+      } else if (giving_up()) {
+        if (auto e = bus_->unpack(p)) {
+          abandon(w, std::move(e));
+        } else {
+          finish(w);  // lost for want of memory (reported)
+        }
+        p.reset();
       } else {
-        admit(w, std::move(items[i]));
+        admit(w, p);
       }
     }
     if (giving_up()) {
@@ -244,14 +253,44 @@ void local_route::admit(worker& w, std::unique_ptr<envelope> e) {
   attempt(w, std::move(e));
 }
 
+void local_route::admit(worker& w, parcel& p) {
+  if (!w.held.empty()) {
+    if (const auto key = p.ops->key(*bus_, p); key.keyed && w.held.contains(key.hash)) {
+      // An earlier command of this key waits for a retry: this one waits behind it, in an envelope.
+      if (auto e = bus_->unpack(p)) {
+        w.add(w.waiting);
+        w.held[key.hash].push_back(std::move(e));
+      } else {
+        finish(w);  // lost for want of memory (reported)
+      }
+      p.reset();
+      return;
+    }
+  }
+  const auto now = cycle_clock::now();
+  status_->running(p.id, 1, now);
+  std::unique_ptr<envelope> failed;
+  const run_outcome outcome = p.ops->run(*bus_, p, now, failed);
+  p.reset();
+  if (failed != nullptr) {
+    after_attempt(w, outcome, std::move(failed));
+  } else {
+    finish(w);
+  }
+}
+
 bool local_route::attempt(worker& w, std::unique_ptr<envelope> e) {
   e->attempts += 1;
   e->last_attempt = cycle_clock::now();
   if (e->attempts == 1) {
     e->first_attempt = e->last_attempt;
   }
-  status_->running(e->id, e->attempts);
+  status_->running(e->id, e->attempts, e->last_attempt);
   const run_outcome outcome = e->run(*bus_, *e);
+  return after_attempt(w, outcome, std::move(e));
+}
+
+bool local_route::after_attempt(worker& w, run_outcome outcome, std::unique_ptr<envelope> e) {
   switch (outcome.what) {
     case run_outcome::kind::retry: {
       w.add(w.retries);
@@ -354,7 +393,7 @@ void local_route::stop_accepting(std::optional<clock::time_point> give_up_at) {
   }
   for (auto& w : workers_) {
     try {
-      w->queue.enqueue(nullptr);  // wakes a parked worker now rather than at its next 50 ms check
+      w->queue.enqueue(parcel{});  // wakes a parked worker now rather than at its next 50 ms check
     } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory: the worker notices within 50 ms all the same
     }
   }

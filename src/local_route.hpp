@@ -14,6 +14,8 @@
 
 #include "cmdbus/bus.hpp"
 #include "cmdbus/detail/envelope.hpp"
+#include "cmdbus/detail/parcel.hpp"
+#include "cmdbus/detail/route.hpp"
 #include "route_config.hpp"
 
 namespace cmdbus::detail {
@@ -25,7 +27,7 @@ class local_route final : public route {
   local_route(cmdbus::bus& owner, status_table& status, const route_definition& definition);
   ~local_route() override;
 
-  command_id enqueue(std::unique_ptr<envelope>& e) override;
+  command_id enqueue(parcel& p, partition key) override;
   [[nodiscard]] const std::string& name() const noexcept override { return name_; }
   [[nodiscard]] std::chrono::milliseconds execute_timeout() const noexcept override {
     return std::chrono::milliseconds{settings_.execute_timeout_ms};
@@ -46,8 +48,12 @@ class local_route final : public route {
   void work(worker& w);
   /// Runs `e` now, unless its key is held back by an earlier command waiting for a retry.
   void admit(worker& w, std::unique_ptr<envelope> e);
+  /// The same for a command carried by value (it moves into an envelope only if it has to wait).
+  void admit(worker& w, parcel& p);
   /// One attempt; true if the command now waits for a retry (its key stays held).
   bool attempt(worker& w, std::unique_ptr<envelope> e);
+  /// What follows an attempt of `e`: a retry later (true: its key stays held), a dead letter, or finished.
+  bool after_attempt(worker& w, run_outcome outcome, std::unique_ptr<envelope> e);
   void run_due_retries(worker& w);
   /// Runs the commands held behind `key` in order, until one has to wait for a retry again.
   void release_key(worker& w, std::uint64_t key);
@@ -55,7 +61,7 @@ class local_route final : public route {
   void give_up(worker& w);
   void abandon(worker& w, std::unique_ptr<envelope> e);
   /// Takes a place within the capacity (waiting for one with full = "block"), or throws stopping / queue full.
-  void take_place(const envelope& e);
+  void take_place(const message_info& info, const command_id& id);
   /// Gives `n` places back, waking senders that wait for one.
   void release(std::uint64_t n) noexcept;
   [[nodiscard]] bool giving_up() const noexcept;

@@ -287,7 +287,10 @@ void status_table::forget(const command_id& id) noexcept {
 }
 
 void status_table::running(const command_id& id, std::uint32_t attempt) noexcept {
-  const auto now = cycle_clock::now();
+  running(id, attempt, cycle_clock::now());
+}
+
+void status_table::running(const command_id& id, std::uint32_t attempt, std::uint64_t now) noexcept {
   if (update(id, [&](slot& s) {
         s.status.store(static_cast<std::uint8_t>(command_status::running), std::memory_order_relaxed);
         s.attempts.store(attempt, std::memory_order_relaxed);

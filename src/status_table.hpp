@@ -44,6 +44,8 @@ class status_table {
                                   bool keep_id);
   /// The command was not accepted after all (the queue refused it): forget it.
   void forget(const command_id& id) noexcept;
+  /// The attempt began at `at` (cycle_clock ticks; now by default).
+  void running(const command_id& id, std::uint32_t attempt, std::uint64_t at) noexcept;
   void running(const command_id& id, std::uint32_t attempt) noexcept;
   /// Back to pending until the retry; `error` is the transient failure's message.
   void retrying(const command_id& id, std::string_view error);

@@ -34,6 +34,8 @@
 #include "cmdbus/context.hpp"
 #include "cmdbus/dead_letters.hpp"
 #include "cmdbus/detail/envelope.hpp"
+#include "cmdbus/detail/parcel.hpp"
+#include "cmdbus/detail/route.hpp"
 #include "cmdbus/detail/type_index.hpp"
 #include "cmdbus/error.hpp"
 #include "cmdbus/handle.hpp"
@@ -266,11 +268,18 @@ class bus {
       }
     }
     e->run = &run_envelope<M>;
-    if (s.info->partition_key != nullptr) {
-      e->key_hash = std::hash<std::string>{}(s.info->partition_key(&m));
-      e->keyed = true;
-    }
+    const auto key = partition_of(s, &m);
+    e->key_hash = key.hash;
+    e->keyed = key.keyed;
     return e;
+  }
+
+  /// The command's partition key (by hash), if its type has one.
+  static detail::partition partition_of(const detail::slot& s, const void* payload) {
+    if (s.info->partition_key == nullptr) {
+      return {};
+    }
+    return {std::hash<std::string>{}(s.info->partition_key(payload)), true};
   }
 
   template <class M>
@@ -279,7 +288,7 @@ class bus {
     auto e = make_envelope<M>(s, m, options);
     auto outcome = std::make_shared<detail::completion<R>>();
     e->completion = outcome;
-    const auto id = s.async->enqueue(e);
+    const auto id = s.async->enqueue_envelope(e);
     return handle<R>::pending(id, std::move(outcome));
   }
 
@@ -336,8 +345,73 @@ class bus {
 
   template <class C>
   [[gnu::noinline]] command_id post_async(const detail::slot& s, const C& cmd, const dispatch_options* options) {
+    if constexpr (detail::parcel::carries<C>) {
+      if (options == nullptr && detail::current_context == nullptr) [[likely]] {
+        // A root command without options: it travels by value (see detail/parcel.hpp).
+        detail::parcel p;
+        ::new (p.payload()) C(cmd);
+        p.ops = &parcel_ops_of<C>();
+        p.id = command_id::generate();
+        return s.async->enqueue(p, partition_of(s, &cmd));
+      }
+    }
     auto e = make_envelope<C>(s, cmd, options);
-    return s.async->enqueue(e);
+    return s.async->enqueue_envelope(e);
+  }
+
+  // ---- a command by value in a parcel (detail/parcel.hpp): what a worker does with it ------------------------------
+  template <class M>
+  static const detail::parcel_ops& parcel_ops_of() {
+    static const detail::parcel_ops ops{
+        detail::type_index<M>(),
+        std::is_trivially_copyable_v<M>,
+        [](void* to, void* from) noexcept {
+          M* m = std::launder(static_cast<M*>(from));
+          ::new (to) M(std::move(*m));
+          m->~M();
+        },
+        [](void* p) noexcept { std::launder(static_cast<M*>(p))->~M(); },
+        [](bus& b, const detail::parcel& p) { return partition_of(b.slots_[detail::type_index<M>()], p.payload()); },
+        &run_parcel<M>,
+        &unpack_parcel<M>,
+    };
+    return ops;
+  }
+
+  /// The command moves into a typed heap envelope (attempt history empty); the parcel is left empty.
+  template <class M>
+  static std::unique_ptr<detail::envelope> unpack_parcel(bus& b, detail::parcel& p) {
+    M& m = *std::launder(static_cast<M*>(p.payload()));
+    auto e = std::make_unique<detail::typed_envelope<M>>(std::move(m));
+    m.~M();
+    p.release_payload();
+    const detail::slot& s = b.slots_[detail::type_index<M>()];
+    e->target = &s;
+    e->type_index = detail::type_index<M>();
+    e->id = p.id;
+    e->run = &run_envelope<M>;
+    const auto key = partition_of(s, &e->message);
+    e->key_hash = key.hash;
+    e->keyed = key.keyed;
+    return e;
+  }
+
+  /// The first attempt of a command carried by value: run_envelope's pipeline without the envelope. Nobody waits for
+  /// it; a failure moves it into an envelope (for its retries or the dead letters).
+  template <class M>
+  static detail::run_outcome run_parcel(bus& b, detail::parcel& p, std::uint64_t started,
+                                        std::unique_ptr<detail::envelope>& failed) {
+    const detail::slot& s = b.slots_[detail::type_index<M>()];
+    context ctx(b, *s.info, nullptr, nullptr);
+    ctx.assign_id(p.id);
+    ctx.run_on_worker(0);
+    try {
+      (void)b.run_in<M>(s, *std::launder(static_cast<const M*>(p.payload())), ctx);
+    } catch (...) {
+      return b.on_parcel_failed(p, started, ctx, std::current_exception(), failed);
+    }
+    b.on_succeeded(p.id, ctx.committed());
+    return {};
   }
 
   /// execute() on an asynchronous route, kept out of line so that the sync path stays small enough to inline.
@@ -371,6 +445,13 @@ class bus {
 
   // For the workers and the dead letters (src/): status, outcomes that are not a success, sending again.
   void on_succeeded(detail::envelope& e, const consistency_token& token) noexcept;
+  void on_succeeded(const command_id& id, const consistency_token& token) noexcept;
+  /// The command carried by value in `p` moves into a heap envelope (`p` is left empty). Out of memory, it is lost:
+  /// reported (status failed, logged with `failure` if given) and null returned.
+  std::unique_ptr<detail::envelope> unpack(detail::parcel& p, std::exception_ptr failure = nullptr) noexcept;
+  /// A failed first attempt of a command carried by value: it moves into an envelope (`failed`), then on_failed.
+  detail::run_outcome on_parcel_failed(detail::parcel& p, std::uint64_t started, const context& ctx,
+                                       std::exception_ptr failure, std::unique_ptr<detail::envelope>& failed) noexcept;
   /// A failed attempt: retry later (the retry middleware asked), the caller's error (status failed), or dead.
   detail::run_outcome on_failed(detail::envelope& e, const context& ctx, std::exception_ptr failure) noexcept;
   /// Failed for good with nobody waiting: a dead letter, logged and counted.

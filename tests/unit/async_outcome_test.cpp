@@ -628,4 +628,79 @@ TEST(AsyncOutcome, AnOverAlignedCommandKeepsItsAlignmentOnAWorker) {
   EXPECT_TRUE(aligned.load());
 }
 
+/// Small enough to travel by value in the queue (detail::parcel), but it owns memory: a long text is on the heap, so
+/// every move of the command between the sender, the queue, the worker and an envelope must move it intact.
+struct Note {
+  static constexpr std::string_view command_name = "test.note";
+  std::string text;
+  [[nodiscard]] std::string partition_key() const { return text.substr(0, 1); }
+};
+static_assert(cmdbus::detail::parcel::carries<Note>, "Note travels by value: the test is about that path");
+
+TEST(AsyncOutcome, ACommandCarriedByValueKeepsWhatItOwnsThroughRetriesKeysAndDeadLetters) {
+  const std::string tail(100, 'x');  // beyond the small-string buffer: heap memory owned by the command
+  attempt_log log;
+  std::atomic<int> failures_left{1};
+  std::atomic<bool> refuse{true};
+  cmdbus::bus_builder b;
+  b.use(cmdbus::make_retry(quick_retries(3, 200ms)));
+  b.handle<Note>([&](const Note& n) {
+    log.add(n.text.substr(0, 2) + (n.text.size() > 2 ? "+" + std::to_string(n.text.size() - 2) : ""));
+    if (n.text.starts_with("a1") && failures_left.fetch_sub(1) > 0) {
+      throw briefly_down("a1 fails once");
+    }
+    if (n.text.starts_with("z") && refuse.load()) {
+      throw bad_input("z is refused");
+    }
+  });
+  b.config_text(one_worker("test.note"), "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  bus.post(Note{"a1" + tail});                    // fails once, waits 200 ms for its retry in an envelope
+  bus.post(Note{"a2" + tail});                    // same key: held behind a1, in an envelope
+  bus.post(Note{"b1"});                           // other key: runs at once
+  const auto dead = bus.post(Note{"z1" + tail});  // refused: a dead letter holding the command
+  ASSERT_TRUE(eventually([&] { return bus.dead_letters().size() == 1; }));
+  ASSERT_TRUE(eventually([&] { return log.snapshot().size() == 5; }));  // a2 ran after a1's retry
+  refuse = false;
+  EXPECT_TRUE(bus.dead_letters().requeue(dead));
+  ASSERT_TRUE(eventually([&] {
+    const auto st = bus.status(dead);
+    return st && st->status == cmdbus::command_status::succeeded;
+  }));
+  bus.stop();
+  const std::vector<std::string> ran{"a1+100", "b1", "z1+100", "a1+100", "a2+100", "z1+100"};
+  EXPECT_EQ(log.snapshot(), ran) << "b1 and z1 ran while a1 waited; a2 stayed behind a1; z1 ran again when requeued, "
+                                    "each with its whole text";
+}
+
+TEST(AsyncOutcome, CommandsCarriedByValueThatDidNotRunAtTheStopDeadlineAreDeadLettersWithTheirText) {
+  gate open;
+  std::atomic<int> ran{0};
+  cmdbus::bus_builder b;
+  b.handle<Note>([&](const Note& n) {
+    if (n.text == "first") {
+      open.wait();
+    }
+    ++ran;
+  });
+  b.config_text(one_worker("test.note"), "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  bus.post(Note{"first"});
+  const std::string text = "second, long enough to live on the heap rather than in the string itself";
+  const auto second = bus.post(Note{text});
+  std::thread release([&] {
+    std::this_thread::sleep_for(50ms);
+    open.open();
+  });
+  const auto report = bus.stop(cmdbus::clock::now() + 10ms);
+  release.join();
+  ASSERT_EQ(report.not_run.size(), 1U);
+  EXPECT_EQ(report.not_run[0], second);
+  EXPECT_EQ(ran.load(), 1);
+  const auto letter = bus.dead_letters().inspect(second);
+  ASSERT_TRUE(letter);
+  EXPECT_EQ(letter->command, "test.note");
+  EXPECT_EQ(letter->partition_key, "s") << "the key read from the command moved into the letter";
+}
+
 }  // namespace

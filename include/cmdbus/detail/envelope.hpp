@@ -1,5 +1,5 @@
-// Internal: a command on its way to a route that runs it later (in-process workers today, transports later), and
-// the interface such a route offers the bus. No thread headers: routes are compiled in src/.
+// Internal: a command on its way to a route that runs it later (in-process workers today, transports later), in a
+// heap envelope with everything it may need: options, a waiting caller, its attempt history. No thread headers.
 #pragma once
 
 #include <chrono>
@@ -9,6 +9,8 @@
 #include <new>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 
 #include "cmdbus/context.hpp"
 #include "cmdbus/error.hpp"
@@ -80,22 +82,10 @@ struct envelope {
 template <class M>
 struct typed_envelope final : envelope {
   explicit typed_envelope(const M& m) : message(m) { payload = &message; }
+  explicit typed_envelope(M&& m) noexcept(std::is_nothrow_move_constructible_v<M>) : message(std::move(m)) {
+    payload = &message;
+  }
   M message;
-};
-
-class route {
- public:
-  route() = default;
-  route(const route&) = delete;
-  route& operator=(const route&) = delete;
-  virtual ~route() = default;
-
-  /// Takes the envelope (leaving `e` empty) and returns the id the command keeps (routes that track status may tag
-  /// it), or throws (queue full, stopping) leaving `e` as it was.
-  virtual command_id enqueue(std::unique_ptr<envelope>& e) = 0;
-  [[nodiscard]] virtual const std::string& name() const noexcept = 0;
-  /// How long execute() waits for the outcome of a command without a deadline.
-  [[nodiscard]] virtual std::chrono::milliseconds execute_timeout() const noexcept = 0;
 };
 
 }  // namespace detail
