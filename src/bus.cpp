@@ -135,11 +135,7 @@ bus::bus(bus_builder builder) : state_(std::make_unique<state>()) {
     }
   }
 
-  std::size_t in_flight = 0;
-  for (const auto& def : resolved.local_routes) {
-    in_flight += def.local.capacity;
-  }
-  st.status = std::make_unique<detail::status_table>(regs.status_retention, in_flight);
+  st.status = std::make_unique<detail::status_table>(regs.status_retention);
   st.dead_letters = std::make_unique<dead_letter_queue>(
       *this, regs.dead_letters != nullptr ? regs.dead_letters : make_memory_dead_letter_store());
 
@@ -219,16 +215,12 @@ std::vector<route_stats> bus::queue_stats() const {
 }
 
 void bus::on_succeeded(detail::envelope& e, const consistency_token& token) noexcept {
-  on_succeeded(e.id, token);
+  try {
+    state_->status->settle(e.id, command_status::succeeded, token, {}, e.requeued);
+  } catch (...) {  // NOLINT(bugprone-empty-catch): the status is advisory; the caller's outcome must still arrive
+  }
   if (e.completion != nullptr) {
     e.completion->set_token(token);
-  }
-}
-
-void bus::on_succeeded(const command_id& id, const consistency_token& token) noexcept {
-  try {
-    state_->status->settle(id, command_status::succeeded, token, {});
-  } catch (...) {  // NOLINT(bugprone-empty-catch): the status is advisory; the caller's outcome must still arrive
   }
 }
 
@@ -242,7 +234,7 @@ std::unique_ptr<detail::envelope> bus::unpack(detail::parcel& p, std::exception_
     state_->unobserved_failures.fetch_add(1, std::memory_order_relaxed);
     try {
       const std::string why = failure != nullptr ? error(failure, info.wire_name, id, 1).describe() : "";
-      state_->status->settle(id, command_status::failed, consistency_token{id}, "lost: out of memory");
+      state_->status->settle(id, command_status::failed, consistency_token{id}, "lost: out of memory", false);
       spdlog::critical("cmdbus: no memory to keep command '{}' {} on its way; it is lost{}{}", info.wire_name,
                        id.to_string(), why.empty() ? "" : ": ", why);
     } catch (...) {  // NOLINT(bugprone-empty-catch): nothing is left to report with
@@ -251,24 +243,25 @@ std::unique_ptr<detail::envelope> bus::unpack(detail::parcel& p, std::exception_
   }
 }
 
-detail::run_outcome bus::on_parcel_failed(detail::parcel& p, std::uint64_t started, const context& ctx,
-                                          std::exception_ptr failure,
-                                          std::unique_ptr<detail::envelope>& failed) noexcept {
-  failed = unpack(p, failure);
-  if (failed == nullptr) {
-    return {};
+detail::parcel_run bus::on_parcel_failed(detail::parcel& p, std::uint64_t started, const context& ctx,
+                                         std::exception_ptr failure) noexcept {
+  detail::parcel_run r;
+  r.failed = unpack(p, failure);
+  if (r.failed == nullptr) {
+    return r;  // lost (reported): finished
   }
-  failed->attempts = 1;
-  failed->first_attempt = started;
-  failed->last_attempt = started;
-  return on_failed(*failed, ctx, std::move(failure));
+  r.failed->attempts = 1;
+  r.failed->first_attempt = started;
+  r.failed->last_attempt = started;
+  r.outcome = on_failed(*r.failed, ctx, std::move(failure));
+  return r;
 }
 
 detail::run_outcome bus::on_failed(detail::envelope& e, const context& ctx, std::exception_ptr failure) noexcept {
   error err(std::move(failure), e.target->info->wire_name, e.id, e.attempts);
   if (const auto delay = ctx.retry_after(); delay.count() >= 0) {
     try {
-      state_->status->retrying(e.id, err.message());
+      state_->status->retrying(e.id, err.message(), e.requeued);
       spdlog::debug("cmdbus: '{}' {} failed on attempt {} ({}); retrying in {} ms", err.command_name(),
                     e.id.to_string(), e.attempts, err.message(),
                     std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
@@ -282,7 +275,7 @@ detail::run_outcome bus::on_failed(detail::envelope& e, const context& ctx, std:
     return {detail::run_outcome::kind::dead, {}};
   }
   try {
-    state_->status->settle(e.id, command_status::failed, consistency_token{e.id}, err.message());
+    state_->status->settle(e.id, command_status::failed, consistency_token{e.id}, err.message(), e.requeued);
   } catch (...) {  // NOLINT(bugprone-empty-catch): the status is advisory; the caller must still get the error
   }
   e.completion->set_token(consistency_token{e.id});
@@ -294,6 +287,7 @@ void bus::bury(std::unique_ptr<detail::envelope> e) noexcept {
   auto& st = *state_;
   st.unobserved_failures.fetch_add(1, std::memory_order_relaxed);
   const command_id id = e->id;
+  const bool requeued = e->requeued;
   std::string described = "(out of memory describing it)";
   try {
     const error& err = *e->last_error;
@@ -316,8 +310,9 @@ void bus::bury(std::unique_ptr<detail::envelope> e) noexcept {
     }
     std::string message = d.error;
     spdlog::error("cmdbus: command failed with nobody waiting; it is now a dead letter: {}", described);
-    st.dead_letters->add({std::move(d), std::move(e)},
-                         [&] { st.status->settle(id, command_status::dead, consistency_token{id}, message); });
+    st.dead_letters->add({std::move(d), std::move(e)}, [&] {
+      st.status->settle(id, command_status::dead, consistency_token{id}, message, requeued);
+    });
   } catch (...) {
     std::string why = "an exception not derived from std::exception";
     try {
@@ -327,7 +322,8 @@ void bus::bury(std::unique_ptr<detail::envelope> e) noexcept {
     } catch (...) {  // NOLINT(bugprone-empty-catch): described above
     }
     try {
-      st.status->settle(id, command_status::failed, consistency_token{id}, "lost: the dead letter store refused it");
+      st.status->settle(id, command_status::failed, consistency_token{id}, "lost: the dead letter store refused it",
+                        requeued);
       spdlog::critical("cmdbus: the dead letter store refused {} ({}); the command is lost: {}", id.to_string(), why,
                        described);
     } catch (...) {  // NOLINT(bugprone-empty-catch): nothing is left to report with
@@ -353,12 +349,19 @@ void bus::abandon(std::unique_ptr<detail::envelope> e, std::string_view route) n
   if (e->unobserved()) {
     if (e->last_error != nullptr) {
       bury(std::move(e));
+    } else {  // no memory for the error, let alone a dead letter: at least its status says it did not run
+      try {
+        state_->status->settle(e->id, command_status::failed, consistency_token{e->id}, "stopped before it ran",
+                               e->requeued);
+      } catch (...) {  // NOLINT(bugprone-empty-catch): nothing is left to report with
+      }
     }
     return;
   }
   try {
     state_->status->settle(e->id, command_status::failed, consistency_token{e->id},
-                           e->last_error != nullptr ? e->last_error->message() : std::string_view{"stopped"});
+                           e->last_error != nullptr ? e->last_error->message() : std::string_view{"stopped"},
+                           e->requeued);
   } catch (...) {  // NOLINT(bugprone-empty-catch): the status is advisory; the waiting caller must be told below
   }
   e->completion->set_token(consistency_token{e->id});

@@ -3,6 +3,7 @@
 
 #include <sys/random.h>
 
+#include <bit>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -128,18 +129,17 @@ command_id command_id::generate() noexcept {
       ms = ++g.last_ms;  // counter exhausted: borrow the next millisecond (RFC 9562 6.2)
     }
   }
-  const std::uint64_t rand_b = g.next();
+  // Bytes 0-5: the milliseconds, big-endian; 6-7: version 7 and the counter; 8-15: random, the first byte carrying the
+  // RFC 9562 variant in its top two bits. Built as two 64-bit words rather than byte by byte.
+  std::uint64_t hi = (ms << 16) | 0x7000U | (g.counter & 0x0fffU);
+  if constexpr (std::endian::native == std::endian::little) {
+    hi = __builtin_bswap64(hi);
+  }
+  const std::uint64_t lo = g.next();
   command_id id;
-  auto& b = id.bytes_;
-  for (int i = 0; i < 6; ++i) {
-    b[static_cast<std::size_t>(i)] = static_cast<unsigned char>(ms >> (40 - 8 * i));
-  }
-  b[6] = static_cast<unsigned char>(0x70 | ((g.counter >> 8) & 0x0f));  // version 7
-  b[7] = static_cast<unsigned char>(g.counter & 0xff);
-  for (int i = 0; i < 8; ++i) {
-    b[static_cast<std::size_t>(8 + i)] = static_cast<unsigned char>(rand_b >> (8 * i));
-  }
-  b[8] = static_cast<unsigned char>(0x80 | (b[8] & 0x3f));  // RFC 9562 variant
+  std::memcpy(id.bytes_.data(), &hi, sizeof hi);
+  std::memcpy(id.bytes_.data() + 8, &lo, sizeof lo);
+  id.bytes_[8] = static_cast<unsigned char>(0x80U | (id.bytes_[8] & 0x3fU));
   return id;
 }
 

@@ -25,6 +25,7 @@ struct local_route::space {
 struct local_route::worker {
   moodycamel::BlockingConcurrentQueue<parcel> queue;
   std::thread thread;
+  std::uint32_t status_ring = 0;  // this worker's ring in the status table
   // Written by this worker only (read by stats() and stop()); a cache line of their own.
   alignas(64) std::atomic<std::uint64_t> started{0};  // taken off the queue (run, held or abandoned)
   std::atomic<std::uint64_t> finished{0};             // done for good (succeeded, failed, dead, or abandoned)
@@ -32,6 +33,9 @@ struct local_route::worker {
   std::atomic<std::uint64_t> waiting{0};              // waiting for a retry, or held behind one of their key
   std::atomic<std::uint64_t> retries{0};
   std::uint64_t unreleased = 0;  // finished, capacity not yet given back (this batch)
+  // The time (cycle_clock ticks), read once per batch and then taken from each finished command's status: a command
+  // picked up right after another finished starts when that one ended.
+  std::uint64_t clock = 0;
   // Touched by this worker's thread only.
   std::multimap<std::chrono::steady_clock::time_point, std::unique_ptr<envelope>> due;  // retries, by due time
   // Keys (by hash: a collision only holds back one more key) behind a command waiting for its retry.
@@ -50,9 +54,16 @@ local_route::local_route(cmdbus::bus& owner, status_table& status, const route_d
       status_(&status),
       name_(definition.name),
       settings_(definition.local),
+      // A "reject" route gives places back after every batch (a refused sender does not wait to be told); otherwise
+      // the workers together hold back at most an eighth of the capacity.
+      release_batch_(
+          definition.local.reject_when_full
+              ? 1
+              : std::clamp<std::uint64_t>(definition.local.capacity / (8ULL * definition.local.workers), 1, 64)),
       space_(std::make_unique<space>()) {
   for (std::uint32_t i = 0; i < settings_.workers; ++i) {
     workers_.push_back(std::make_unique<worker>());
+    workers_.back()->status_ring = status.add_ring(name_, settings_.capacity);
   }
   for (auto& w : workers_) {
     w->thread = std::thread([this, raw = w.get()] { work(*raw); });
@@ -69,13 +80,6 @@ command_id local_route::enqueue(parcel& p, partition key) {
   command_id& id = e != nullptr ? e->id : p.id;
   const message_info& info = e != nullptr ? *e->target->info : *bus_->slots_[p.ops->type_index].info;
   take_place(info, id);
-  try {
-    id = status_->accept(id, info, name_, e != nullptr && e->requeued);
-  } catch (...) {
-    release(1);
-    throw;
-  }
-  const command_id accepted = id;
   const std::size_t n = workers_.size();
   std::size_t index = 0;
   if (key.keyed) {
@@ -83,8 +87,15 @@ command_id local_route::enqueue(parcel& p, partition key) {
   } else if (n > 1) {
     index = producers_.round_robin.fetch_add(1, std::memory_order_relaxed) % n;
   }
+  try {
+    id = status_->accept(workers_[index]->status_ring, id, info, e != nullptr && e->requeued);
+  } catch (...) {
+    release(1);
+    throw;
+  }
+  const command_id accepted = id;
   if (!workers_[index]->queue.enqueue(std::move(p))) {  // only when out of memory (`p` is left as it was)
-    status_->forget(accepted);
+    status_->forget(accepted, e != nullptr && e->requeued);
     release(1);
     throw std::bad_alloc();
   }
@@ -107,7 +118,7 @@ void local_route::take_place(const message_info& info, const command_id& id) {
     const auto before = producers_.state.fetch_add(2, std::memory_order_seq_cst);
     if ((before & 1U) != 0) {
       producers_.state.fetch_sub(2, std::memory_order_seq_cst);
-      if (producers_.waiting.load(std::memory_order_seq_cst) != 0) {
+      if (waiting_senders_.load(std::memory_order_seq_cst) != 0) {
         space_->slots.signal();  // pass the wake-up on: another waiting sender must learn that the route stops
       }
       throw stopping_error(fmt::format("cmdbus: route '{}' is stopping; command '{}' {} was not accepted", name_,
@@ -119,7 +130,7 @@ void local_route::take_place(const message_info& info, const command_id& id) {
     // Full: give the place back. Wake a waiting sender only if a worker freed places meanwhile (hidden from it by
     // this attempt), not for nothing: two waiting senders would otherwise wake each other in turn.
     const auto after = producers_.state.fetch_sub(2, std::memory_order_seq_cst) - 2;
-    if ((after >> 1) < settings_.capacity && producers_.waiting.load(std::memory_order_seq_cst) != 0) {
+    if ((after >> 1) < settings_.capacity && waiting_senders_.load(std::memory_order_seq_cst) != 0) {
       space_->slots.signal();
     }
     if (own_route == this && own_worker != nullptr && own_worker->unreleased != 0) {
@@ -133,13 +144,13 @@ void local_route::take_place(const message_info& info, const command_id& id) {
       if (!deadline) {
         deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds{settings_.block_timeout_ms};
       }
-      producers_.waiting.fetch_add(1, std::memory_order_seq_cst);
+      waiting_senders_.fetch_add(1, std::memory_order_seq_cst);
       const auto now_state = producers_.state.load(std::memory_order_seq_cst);
       const bool room = (now_state & 1U) != 0 || (now_state >> 1) < settings_.capacity;
       const auto left =
           std::chrono::duration_cast<std::chrono::microseconds>(*deadline - std::chrono::steady_clock::now());
       const bool woken = room || (left.count() > 0 && space_->slots.wait(left.count()));
-      producers_.waiting.fetch_sub(1, std::memory_order_seq_cst);
+      waiting_senders_.fetch_sub(1, std::memory_order_seq_cst);
       if (woken || std::chrono::steady_clock::now() < *deadline) {
         continue;
       }
@@ -168,7 +179,7 @@ bool local_route::on_own_worker() const noexcept {
 
 void local_route::release(std::uint64_t n) noexcept {
   producers_.state.fetch_sub(2 * n, std::memory_order_seq_cst);
-  if (const auto waiting = producers_.waiting.load(std::memory_order_seq_cst); waiting != 0) {
+  if (const auto waiting = waiting_senders_.load(std::memory_order_seq_cst); waiting != 0) {
     space_->slots.signal(static_cast<moodycamel::LightweightSemaphore::ssize_t>(std::min<std::uint64_t>(n, waiting)));
   }
 }
@@ -194,20 +205,24 @@ void local_route::work(worker& w) {
                                                                                    std::chrono::steady_clock::now());
       timeout = std::clamp(until_due, std::chrono::microseconds{0}, timeout);
     }
-    const std::size_t got = w.queue.wait_dequeue_bulk_timed(items, batch, timeout);
+    std::size_t got = w.queue.try_dequeue_bulk(items, batch);
+    if (got == 0) {
+      release_places(w);  // before it waits: nothing it finished holds a place while it sleeps
+      got = w.queue.wait_dequeue_bulk_timed(items, batch, timeout);
+    }
+    w.clock = cycle_clock::now();
     for (std::size_t i = 0; i < got; ++i) {
       parcel& p = items[i];
       if (p.empty()) {
         continue;  // stop()'s wake-up call, not a command
       }
-      // The status slots (and heap envelopes) come from the senders' caches: fetch the next command's status slot
-      // (its index is in the id) and, for heap envelopes, the envelope two ahead (its id is read one ahead).
-      if (i + 2 < got && items[i + 2].heavy != nullptr) {
-        __builtin_prefetch(items[i + 2].heavy);
-        __builtin_prefetch(reinterpret_cast<const char*>(items[i + 2].heavy) + 64);
-      }
-      if (i + 1 < got && !items[i + 1].empty()) {
-        status_->prefetch(items[i + 1].heavy != nullptr ? items[i + 1].heavy->id : items[i + 1].id);
+      if (i + 1 < got) {
+        if (items[i + 1].heavy != nullptr) {  // a heap envelope comes from the sender's cache
+          __builtin_prefetch(items[i + 1].heavy);
+          __builtin_prefetch(reinterpret_cast<const char*>(items[i + 1].heavy) + 64);
+        } else if (items[i + 1].ops != nullptr) {  // its status record, which its sender looked at a lap ago
+          status_->prefetch(items[i + 1].id);
+        }
       }
       w.add(w.started);
       if (p.heavy != nullptr) {
@@ -216,6 +231,7 @@ void local_route::work(worker& w) {
         } else {
           admit(w, p.take_envelope());
         }
+        w.clock = cycle_clock::now();  // the next parcel starts now, not when the batch began
       } else if (giving_up()) {
         if (auto e = bus_->unpack(p)) {
           abandon(w, std::move(e));
@@ -232,13 +248,25 @@ void local_route::work(worker& w) {
     } else {
       run_due_retries(w);
     }
-    if (w.unreleased != 0) {  // the places go back once per batch
-      release(w.unreleased);
-      w.unreleased = 0;
+    // The places of finished commands go back in batches (one write to the senders' line per batch), at once when a
+    // sender waits for one or the route stops, and before the worker waits for work.
+    if (w.unreleased >= release_batch_ ||
+        (w.unreleased != 0 &&
+         (waiting_senders_.load(std::memory_order_seq_cst) != 0 || stopping_.load(std::memory_order_acquire)))) {
+      release_places(w);
     }
-    if (const auto state = producers_.state.load(std::memory_order_seq_cst); (state & 1U) != 0 && state >> 1 == 0) {
-      return;  // stopping, and everything admitted (on every worker) has finished
+    if (stopping_.load(std::memory_order_acquire)) {
+      if (const auto state = producers_.state.load(std::memory_order_seq_cst); state >> 1 == 0) {
+        return;  // stopping, and everything admitted (on every worker) has finished
+      }
     }
+  }
+}
+
+void local_route::release_places(worker& w) noexcept {
+  if (w.unreleased != 0) {
+    release(w.unreleased);
+    w.unreleased = 0;
   }
 }
 
@@ -267,13 +295,16 @@ void local_route::admit(worker& w, parcel& p) {
       return;
     }
   }
-  const auto now = cycle_clock::now();
-  status_->running(p.id, 1, now);
-  std::unique_ptr<envelope> failed;
-  const run_outcome outcome = p.ops->run(*bus_, p, now, failed);
+  const auto entry = status_->start(p.id, *bus_->slots_[p.ops->type_index].info, w.clock);
+  parcel_run run = p.ops->run(*bus_, p, w.clock);
+  if (run.succeeded) {
+    w.clock = status_->succeeded(entry, p.id, run.token);
+  } else {
+    w.clock = cycle_clock::now();
+  }
   p.reset();
-  if (failed != nullptr) {
-    after_attempt(w, outcome, std::move(failed));
+  if (run.failed != nullptr) {
+    after_attempt(w, run.outcome, std::move(run.failed));
   } else {
     finish(w);
   }
@@ -285,7 +316,7 @@ bool local_route::attempt(worker& w, std::unique_ptr<envelope> e) {
   if (e->attempts == 1) {
     e->first_attempt = e->last_attempt;
   }
-  status_->running(e->id, e->attempts, e->last_attempt);
+  status_->running(e->id, *e->target->info, e->attempts, e->last_attempt, e->requeued);
   const run_outcome outcome = e->run(*bus_, *e);
   return after_attempt(w, outcome, std::move(e));
 }
@@ -388,7 +419,7 @@ void local_route::stop_accepting(std::optional<clock::time_point> give_up_at) {
   }
   producers_.state.fetch_or(1, std::memory_order_seq_cst);  // first: no sender is admitted after this
   stopping_.store(true, std::memory_order_release);
-  if (const auto waiting = producers_.waiting.load(std::memory_order_seq_cst); waiting != 0) {
+  if (const auto waiting = waiting_senders_.load(std::memory_order_seq_cst); waiting != 0) {
     space_->slots.signal(static_cast<moodycamel::LightweightSemaphore::ssize_t>(waiting));  // senders waiting: stop
   }
   for (auto& w : workers_) {

@@ -58,6 +58,8 @@ class local_route final : public route {
   /// Runs the commands held behind `key` in order, until one has to wait for a retry again.
   void release_key(worker& w, std::uint64_t key);
   void finish(worker& w) noexcept;
+  /// Gives the places of the commands `w` finished back.
+  void release_places(worker& w) noexcept;
   void give_up(worker& w);
   void abandon(worker& w, std::unique_ptr<envelope> e);
   /// Takes a place within the capacity (waiting for one with full = "block"), or throws stopping / queue full.
@@ -75,9 +77,11 @@ class local_route final : public route {
     // Twice the commands admitted and not finished (the capacity counts them; a sender inside enqueue() may hold
     // one for a moment), plus 1 once stopping: the workers stop when it is down to that 1.
     std::atomic<std::uint64_t> state{0};
-    std::atomic<std::uint64_t> waiting{0};  // senders waiting for a place
     std::atomic<std::uint64_t> round_robin{0};
   } producers_;
+  // Senders waiting for a place (full = "block"): on a line of its own, which the workers read after every batch.
+  alignas(64) std::atomic<std::uint64_t> waiting_senders_{0};
+  std::uint64_t release_batch_;  // how many finished commands' places a worker gives back at once
   std::unique_ptr<space> space_;
   static thread_local worker* own_worker;  // the worker whose thread this is, if any (see take_place)
   // A copy of the stop bit of producers_.state on a line of its own: the workers read it for every command, and the

@@ -1,14 +1,18 @@
 // Internal: the status of every command an asynchronous route has accepted, and the outcome of the most recent ones.
 //
-// A ring of slots claimed in turn: accepting a command claims the next slot whose previous command has settled and
-// writes that slot's index into the command id's last four bytes (random bits in a UUIDv7), so finding a command's
-// status is one slot read, with no map and no lock on the hot path. A slot is reused only after its command settled,
-// so the ring keeps the outcomes of about its size's most recent commands; the ring is at least twice the retention
-// and the routes' capacity together (capped), and when every slot nearby still holds a command in flight the record
-// goes to a locked overflow map instead: every accepted command stays known until it has settled.
+// One ring per worker, so that the thread that sends a command and the worker that runs it never write the same
+// cache line: the sender writes a *notice* (accepted: id and type) into the ring's next slot, the worker writes the
+// slot's *record* (running, settled) in a separate array that only it writes. The slot (ring and ticket) travels in
+// the command id's last six bytes, so finding a command's status is two slot reads, with no map and no lock.
 //
-// Writers of one slot are serialised by a lock bit in its version word; readers take a consistent copy (seqlock).
-// Error texts (rare: retries and failures) live in a locked map keyed by id.
+// A sender reuses a slot only once the worker has picked up the slot's previous command (its record holds it): a lap
+// of the ring earlier, as a rule, but not always (a command waiting behind its key, a sender held up between accept()
+// and the queue, a queue that is FIFO only per sending thread). Otherwise, and for a command waiting for a retry (which
+// may outlast a lap) and a requeued dead letter, the status goes to a locked overflow map: every accepted command stays
+// known until it has settled. The records keep the outcomes of about the ring's size of each worker's latest commands.
+//
+// Writers of a notice are serialised by a compare-and-swap on its sequence word, a record has one writer (its worker);
+// readers take consistent copies (seqlock). Error texts (rare: retries and failures) live in a locked map keyed by id.
 #pragma once
 
 #include <atomic>
@@ -20,6 +24,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "cmdbus/command_status.hpp"
 #include "cmdbus/message_info.hpp"
@@ -32,53 +37,75 @@ struct id_hash {
 
 class status_table {
  public:
-  /// `retention`: settled outcomes to keep (about); `in_flight`: how many commands the routes may hold at once.
-  status_table(std::size_t retention, std::size_t in_flight);
+  struct record;  // one command's record in a worker's ring
+  /// `retention`: settled outcomes to keep per worker (about).
+  explicit status_table(std::size_t retention);
   ~status_table();
   status_table(const status_table&) = delete;
   status_table& operator=(const status_table&) = delete;
 
-  /// Records a command accepted by `route` (pending) and returns the id it keeps from now on: `id` with its slot's
-  /// index in the last four bytes. `route` must outlive the table. A requeued command (`keep_id`) keeps its id.
-  [[nodiscard]] command_id accept(const command_id& id, const message_info& info, const std::string& route,
-                                  bool keep_id);
-  /// The command was not accepted after all (the queue refused it): forget it.
-  void forget(const command_id& id) noexcept;
-  /// The attempt began at `at` (cycle_clock ticks; now by default).
-  void running(const command_id& id, std::uint32_t attempt, std::uint64_t at) noexcept;
-  void running(const command_id& id, std::uint32_t attempt) noexcept;
+  /// A ring for one worker of `route`, which holds at most `capacity` commands in flight. Call before any accept().
+  [[nodiscard]] std::uint32_t add_ring(const std::string& route, std::size_t capacity);
+
+  /// Records a command accepted for the worker of `ring` (pending) and returns the id it keeps from now on: `id` with
+  /// its slot in the last six bytes. A requeued command (`keep_id`) keeps its id (and is tracked in the overflow map).
+  [[nodiscard]] command_id accept(std::uint32_t ring, const command_id& id, const message_info& info, bool keep_id);
+  /// The command was not accepted after all (the queue refused it): forget it (`keep_id` as given to accept).
+  void forget(const command_id& id, bool keep_id) noexcept;
+
+  // The worker's side. `requeued`: the command is a requeued dead letter (see accept).
+  /// Attempt `attempt` began at `at` (cycle_clock ticks).
+  void running(const command_id& id, const message_info& info, std::uint32_t attempt, std::uint64_t at,
+               bool requeued) noexcept;
+  /// running() for the first attempt of a command that was not requeued, returning its record (null if the command is
+  /// kept in the overflow map) for succeeded(), which then needs no second look-up.
+  [[nodiscard]] record* start(const command_id& id, const message_info& info, std::uint64_t at) noexcept;
+  /// settle(succeeded) after start(), which returned `entry`. Returns the time it wrote (cycle_clock ticks).
+  std::uint64_t succeeded(record* entry, const command_id& id, const consistency_token& token) noexcept;
   /// Back to pending until the retry; `error` is the transient failure's message.
-  void retrying(const command_id& id, std::string_view error);
-  void settle(const command_id& id, command_status status, const consistency_token& token, std::string_view error);
+  void retrying(const command_id& id, std::string_view error, bool requeued);
+  void settle(const command_id& id, command_status status, const consistency_token& token, std::string_view error,
+              bool requeued);
 
   [[nodiscard]] std::optional<command_state> find(const command_id& id) const;
-  /// A hint: the command's slot will be written soon (a worker about to run it).
+  /// A hint for the worker: it is about to take the record of `id`.
   void prefetch(const command_id& id) const noexcept;
   /// Waits until the command has settled (or is unknown: never tracked, or forgotten after settling). The record then,
   /// or nullopt if unknown; `settled()` false on the result means the wait timed out.
   [[nodiscard]] std::optional<command_state> wait_settled(const command_id& id, clock::time_point until) const;
 
  private:
-  struct slot;
+  struct notice;
+  struct ring;
+  struct place {
+    ring* r = nullptr;  // null: the overflow map
+    std::uint64_t ticket = 0;
+  };
 
-  [[nodiscard]] slot* slot_of(const command_id& id) const noexcept;
-  [[nodiscard]] std::uint64_t next_ticket() noexcept;
-  [[nodiscard]] bool in_ring(const command_id& id) const noexcept;
+  [[nodiscard]] place place_of(const command_id& id) const noexcept;
+  record* running_in(const command_id& id, const message_info& info, std::uint32_t attempt, std::uint64_t at,
+                     bool requeued) noexcept;
+  /// The first attempt of `id` (or `attempt` 0: settling it unrun) takes `rec` (running).
+  record* claim(record& rec, const command_id& id, const message_info& info, std::uint32_t attempt,
+                std::uint64_t at) noexcept;
+  /// The record slot of `id` if it holds `id` (and the command has not moved to the overflow map).
+  [[nodiscard]] record* own_record(const command_id& id, bool requeued) const noexcept;
+  [[nodiscard]] command_id to_overflow(const command_id& id, const message_info& info, const std::string& route,
+                                       bool keep_id);
   [[nodiscard]] std::optional<command_state> read_overflow(const command_id& id) const;
   template <class F>
-  bool update(const command_id& id, F&& f);
+  void update_overflow(const command_id& id, F&& f);
   void note_error(const command_id& id, std::string_view error);
+  void drop_error(const command_id& id);
   [[nodiscard]] std::string error_of(const command_id& id) const;
 
-  std::unique_ptr<slot[]> slots_;
-  std::uint32_t mask_ = 0;
-  std::uint32_t salt_ = 0;
-  std::uint64_t generation_;  // unique per table in this process (see next_ticket)
-  alignas(64) std::atomic<std::uint64_t> next_ticket_{0};
+  std::size_t retention_;
+  std::uint64_t salt_ = 0;  // mixed into the slot bytes of every id, so that ids still look random
+  std::vector<std::unique_ptr<ring>> rings_;
   alignas(64) mutable std::mutex side_mutex_;  // errors_ and overflow_
   std::unordered_map<command_id, std::string, id_hash> errors_;
   std::unordered_map<command_id, command_state, id_hash> overflow_;
-  std::deque<command_id> overflow_settled_;  // settled overflow records, oldest first: forgotten beyond the ring's size
+  std::deque<command_id> overflow_settled_;  // settled overflow records, oldest first: forgotten beyond a bound
   std::atomic<std::size_t> overflow_size_{0};
 };
 

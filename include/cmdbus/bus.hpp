@@ -399,8 +399,7 @@ class bus {
   /// The first attempt of a command carried by value: run_envelope's pipeline without the envelope. Nobody waits for
   /// it; a failure moves it into an envelope (for its retries or the dead letters).
   template <class M>
-  static detail::run_outcome run_parcel(bus& b, detail::parcel& p, std::uint64_t started,
-                                        std::unique_ptr<detail::envelope>& failed) {
+  static detail::parcel_run run_parcel(bus& b, detail::parcel& p, std::uint64_t started) {
     const detail::slot& s = b.slots_[detail::type_index<M>()];
     context ctx(b, *s.info, nullptr, nullptr);
     ctx.assign_id(p.id);
@@ -408,10 +407,12 @@ class bus {
     try {
       (void)b.run_in<M>(s, *std::launder(static_cast<const M*>(p.payload())), ctx);
     } catch (...) {
-      return b.on_parcel_failed(p, started, ctx, std::current_exception(), failed);
+      return b.on_parcel_failed(p, started, ctx, std::current_exception());
     }
-    b.on_succeeded(p.id, ctx.committed());
-    return {};
+    detail::parcel_run done;
+    done.succeeded = true;
+    done.token = ctx.committed();
+    return done;
   }
 
   /// execute() on an asynchronous route, kept out of line so that the sync path stays small enough to inline.
@@ -445,13 +446,12 @@ class bus {
 
   // For the workers and the dead letters (src/): status, outcomes that are not a success, sending again.
   void on_succeeded(detail::envelope& e, const consistency_token& token) noexcept;
-  void on_succeeded(const command_id& id, const consistency_token& token) noexcept;
   /// The command carried by value in `p` moves into a heap envelope (`p` is left empty). Out of memory, it is lost:
   /// reported (status failed, logged with `failure` if given) and null returned.
   std::unique_ptr<detail::envelope> unpack(detail::parcel& p, std::exception_ptr failure = nullptr) noexcept;
   /// A failed first attempt of a command carried by value: it moves into an envelope (`failed`), then on_failed.
-  detail::run_outcome on_parcel_failed(detail::parcel& p, std::uint64_t started, const context& ctx,
-                                       std::exception_ptr failure, std::unique_ptr<detail::envelope>& failed) noexcept;
+  detail::parcel_run on_parcel_failed(detail::parcel& p, std::uint64_t started, const context& ctx,
+                                      std::exception_ptr failure) noexcept;
   /// A failed attempt: retry later (the retry middleware asked), the caller's error (status failed), or dead.
   detail::run_outcome on_failed(detail::envelope& e, const context& ctx, std::exception_ptr failure) noexcept;
   /// Failed for good with nobody waiting: a dead letter, logged and counted.

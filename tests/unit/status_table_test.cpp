@@ -1,5 +1,5 @@
-// The status table behind bus::status() (src/status_table.hpp), on its own: the ring, and the overflow map that keeps
-// every command known when more are in flight than the ring has slots.
+// The status table behind bus::status() (src/status_table.hpp), on its own: a worker's ring (notices written by
+// senders, records by the worker), and the overflow map that keeps every command known that cannot stay in its ring.
 #include "status_table.hpp"
 
 #include <gtest/gtest.h>
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cmdbus/message_info.hpp"
+#include "cycle_clock.hpp"
 
 namespace {
 
@@ -22,39 +23,70 @@ const cmdbus::message_info& job_info() {
 
 const std::string route = "work";
 
+std::uint64_t now() {
+  return cmdbus::detail::cycle_clock::now();
+}
+
 TEST(StatusTable, ACommandGoesFromPendingToSettledUnderTheIdItWasGiven) {
-  cmdbus::detail::status_table table(16, 16);
+  cmdbus::detail::status_table table(16);
+  const auto ring = table.add_ring(route, 16);
   const auto given = cmdbus::command_id::generate();
-  const auto id = table.accept(given, job_info(), route, false);
+  const auto id = table.accept(ring, given, job_info(), false);
   EXPECT_NE(id, given) << "the id carries its slot";
-  EXPECT_EQ(std::vector<unsigned char>(id.bytes().begin(), id.bytes().begin() + 12),
-            std::vector<unsigned char>(given.bytes().begin(), given.bytes().begin() + 12))
-      << "only the last four (random) bytes change: time order and version stay";
+  EXPECT_EQ(std::vector<unsigned char>(id.bytes().begin(), id.bytes().begin() + 10),
+            std::vector<unsigned char>(given.bytes().begin(), given.bytes().begin() + 10))
+      << "only the last six (random) bytes change: time order, version and variant stay";
   EXPECT_FALSE(table.find(given)) << "the untagged id is not the command's";
   ASSERT_TRUE(table.find(id));
   EXPECT_EQ(table.find(id)->status, cmdbus::command_status::pending);
   EXPECT_EQ(table.find(id)->command, "test.job");
   EXPECT_EQ(table.find(id)->route, "work");
-  table.running(id, 1);
+  table.running(id, job_info(), 1, now(), false);
   EXPECT_EQ(table.find(id)->status, cmdbus::command_status::running);
-  table.retrying(id, "briefly down");
+  EXPECT_EQ(table.find(id)->command, "test.job");
+  table.retrying(id, "briefly down", false);
   EXPECT_EQ(table.find(id)->status, cmdbus::command_status::pending);
   EXPECT_EQ(table.find(id)->error, "briefly down");
-  table.running(id, 2);
-  table.settle(id, cmdbus::command_status::succeeded, cmdbus::consistency_token{id, &route, 7}, {});
+  table.running(id, job_info(), 2, now(), false);
+  EXPECT_EQ(table.find(id)->status, cmdbus::command_status::running);
+  table.settle(id, cmdbus::command_status::succeeded, cmdbus::consistency_token{id, &route, 7}, {}, false);
   const auto st = table.find(id);
   ASSERT_TRUE(st);
   EXPECT_EQ(st->status, cmdbus::command_status::succeeded);
   EXPECT_EQ(st->attempts, 2U);
   EXPECT_EQ(st->token.version, 7U);
   EXPECT_TRUE(st->settled());
+  EXPECT_GE(st->updated, st->accepted);
 }
 
-TEST(StatusTable, MoreCommandsInFlightThanSlotsAreAllKnownAndBoundedOnceSettled) {
-  cmdbus::detail::status_table table(0, 0);  // the smallest ring: 1024 slots
+TEST(StatusTable, ACommandWaitingForARetryStaysKnownWhileItsWorkerLapsTheRing) {
+  cmdbus::detail::status_table table(0);
+  const auto ring = table.add_ring(route, 16);  // the smallest ring: 1024 slots
+  const auto waiting = table.accept(ring, cmdbus::command_id::generate(), job_info(), false);
+  table.running(waiting, job_info(), 1, now(), false);
+  table.retrying(waiting, "briefly down", false);
+  for (int i = 0; i < 3000; ++i) {  // three laps: the waiting command's slot is reused
+    const auto id = table.accept(ring, cmdbus::command_id::generate(), job_info(), false);
+    table.running(id, job_info(), 1, now(), false);
+    table.settle(id, cmdbus::command_status::succeeded, cmdbus::consistency_token{id}, {}, false);
+  }
+  ASSERT_TRUE(table.find(waiting)) << "a command waiting for its retry is never forgotten";
+  EXPECT_EQ(table.find(waiting)->status, cmdbus::command_status::pending);
+  EXPECT_EQ(table.find(waiting)->attempts, 1U);
+  table.running(waiting, job_info(), 2, now(), false);
+  table.settle(waiting, cmdbus::command_status::succeeded, cmdbus::consistency_token{waiting}, {}, false);
+  EXPECT_EQ(table.find(waiting)->status, cmdbus::command_status::succeeded);
+  EXPECT_EQ(table.find(waiting)->attempts, 2U);
+}
+
+TEST(StatusTable, MoreCommandsWaitingThanSlotsAreAllKnownAndBoundedOnceSettled) {
+  cmdbus::detail::status_table table(0);
+  // A capacity as large as the ring (1024 slots): a sender looks whether a slot's previous command was picked up
+  // before it reuses the slot.
+  const auto ring = table.add_ring(route, 1024);
   std::vector<cmdbus::command_id> ids;
-  for (int i = 0; i < 3000; ++i) {  // none settles: from the 1025th on, they go to the overflow map
-    ids.push_back(table.accept(cmdbus::command_id::generate(), job_info(), route, false));
+  for (int i = 0; i < 3000; ++i) {  // none is picked up: from the 1025th on, they go to the overflow map
+    ids.push_back(table.accept(ring, cmdbus::command_id::generate(), job_info(), false));
   }
   for (const auto& id : ids) {
     const auto st = table.find(id);
@@ -62,11 +94,12 @@ TEST(StatusTable, MoreCommandsInFlightThanSlotsAreAllKnownAndBoundedOnceSettled)
     EXPECT_EQ(st->status, cmdbus::command_status::pending);
   }
   for (const auto& id : ids) {
-    table.running(id, 1);
-    table.settle(id, cmdbus::command_status::failed, cmdbus::consistency_token{id}, "no");
+    table.running(id, job_info(), 1, now(), false);
+    table.settle(id, cmdbus::command_status::failed, cmdbus::consistency_token{id}, "no", false);
   }
   EXPECT_EQ(table.find(ids.back())->status, cmdbus::command_status::failed);
   EXPECT_EQ(table.find(ids.back())->error, "no");
+  EXPECT_EQ(table.find(ids.front())->error, "no");
   std::size_t known = 0;
   for (const auto& id : ids) {
     known += table.find(id) ? 1U : 0U;
@@ -75,14 +108,73 @@ TEST(StatusTable, MoreCommandsInFlightThanSlotsAreAllKnownAndBoundedOnceSettled)
   EXPECT_GE(known, 1024U);
 }
 
+TEST(StatusTable, ACommandNotYetPickedUpKeepsItsSlotWhileOthersLapTheRing) {
+  // A worker does not always pick commands up in ticket order (one waits behind its key; the queue is FIFO only per
+  // sending thread): the ones that would reuse its slot meanwhile go to the overflow map, and it keeps its slot.
+  cmdbus::detail::status_table table(0);
+  const auto ring = table.add_ring(route, 16);  // 1024 slots
+  const auto held = table.accept(ring, cmdbus::command_id::generate(), job_info(), false);
+  std::vector<cmdbus::command_id> others;
+  for (int i = 0; i < 3000; ++i) {
+    const auto id = table.accept(ring, cmdbus::command_id::generate(), job_info(), false);
+    table.running(id, job_info(), 1, now(), false);
+    table.settle(id, cmdbus::command_status::succeeded, cmdbus::consistency_token{id}, {}, false);
+    others.push_back(id);
+  }
+  ASSERT_TRUE(table.find(held)) << "a pending command is never forgotten";
+  EXPECT_EQ(table.find(held)->status, cmdbus::command_status::pending);
+  const auto entry = table.start(held, job_info(), now());
+  EXPECT_EQ(table.find(held)->status, cmdbus::command_status::running);
+  table.succeeded(entry, held, cmdbus::consistency_token{held});
+  EXPECT_EQ(table.find(held)->status, cmdbus::command_status::succeeded);
+  const auto latest = table.find(others.back());
+  ASSERT_TRUE(latest) << "the latest outcomes are kept, wherever they went";
+  EXPECT_EQ(latest->status, cmdbus::command_status::succeeded);
+}
+
+TEST(StatusTable, TheNilIdAndForeignIdsAreUnknown) {
+  cmdbus::detail::status_table table(16);
+  const auto ring = table.add_ring(route, 16);
+  (void)table.accept(ring, cmdbus::command_id::generate(), job_info(), false);
+  EXPECT_FALSE(table.find(cmdbus::command_id{}));
+  for (int i = 0; i < 1000; ++i) {
+    EXPECT_FALSE(table.find(cmdbus::command_id::generate()));
+  }
+}
+
+TEST(StatusTable, ACommandSettledWithoutRunningIsKnownWithItsOutcome) {
+  cmdbus::detail::status_table table(16);
+  const auto ring = table.add_ring(route, 16);
+  const auto id = table.accept(ring, cmdbus::command_id::generate(), job_info(), false);
+  table.settle(id, cmdbus::command_status::dead, cmdbus::consistency_token{id}, "stopped", false);
+  ASSERT_TRUE(table.find(id));
+  EXPECT_EQ(table.find(id)->status, cmdbus::command_status::dead);
+  EXPECT_EQ(table.find(id)->command, "test.job");
+  EXPECT_EQ(table.find(id)->attempts, 0U);
+  EXPECT_EQ(table.find(id)->error, "stopped");
+}
+
 TEST(StatusTable, ARequeuedCommandKeepsItsIdAndIsTrackedAgain) {
-  cmdbus::detail::status_table table(0, 0);
-  const auto id = table.accept(cmdbus::command_id::generate(), job_info(), route, false);
-  table.settle(id, cmdbus::command_status::dead, cmdbus::consistency_token{id}, "gone");
-  EXPECT_EQ(table.accept(id, job_info(), route, true), id);
+  cmdbus::detail::status_table table(0);
+  const auto ring = table.add_ring(route, 16);
+  const auto id = table.accept(ring, cmdbus::command_id::generate(), job_info(), false);
+  table.running(id, job_info(), 1, now(), false);
+  table.settle(id, cmdbus::command_status::dead, cmdbus::consistency_token{id}, "gone", false);
+  EXPECT_EQ(table.accept(ring, id, job_info(), true), id);
   EXPECT_EQ(table.find(id)->status, cmdbus::command_status::pending);
   EXPECT_EQ(table.find(id)->attempts, 0U);
-  table.forget(id);
+  table.running(id, job_info(), 1, now(), true);
+  EXPECT_EQ(table.find(id)->status, cmdbus::command_status::running);
+  table.forget(id, true);
+  ASSERT_TRUE(table.find(id)) << "the requeue was undone: the dead letter's outcome stands";
+  EXPECT_EQ(table.find(id)->status, cmdbus::command_status::dead);
+}
+
+TEST(StatusTable, ACommandTheQueueRefusedIsForgotten) {
+  cmdbus::detail::status_table table(16);
+  const auto ring = table.add_ring(route, 16);
+  const auto id = table.accept(ring, cmdbus::command_id::generate(), job_info(), false);
+  table.forget(id, false);
   EXPECT_FALSE(table.find(id)) << "not accepted after all";
 }
 

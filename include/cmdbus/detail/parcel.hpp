@@ -20,6 +20,14 @@ namespace detail {
 
 struct parcel;
 
+/// What became of the first attempt of a command carried by value.
+struct parcel_run {
+  run_outcome outcome;
+  bool succeeded = false;
+  consistency_token token;           // once succeeded: what its commit reached
+  std::unique_ptr<envelope> failed;  // after a failure: the command, moved into an envelope (see `outcome`)
+};
+
 /// Where a command goes among a route's workers: commands with the same key run in order, one at a time.
 struct partition {
   std::uint64_t hash = 0;
@@ -34,10 +42,10 @@ struct parcel_ops {
   void (*destroy)(void* p) noexcept = nullptr;
   /// The partition key of the command in `p` (not keyed for a type without one).
   partition (*key)(cmdbus::bus& b, const parcel& p) = nullptr;
-  /// The first attempt through the pipeline, which began at `started` (cycle_clock ticks). On a failure the command
-  /// moves into a heap envelope left in `failed` (its later attempts run from there), and the outcome says what to do
-  /// with it.
-  run_outcome (*run)(cmdbus::bus& b, parcel& p, std::uint64_t started, std::unique_ptr<envelope>& failed) = nullptr;
+  /// The first attempt through the pipeline, which began at `started` (cycle_clock ticks). A success is the caller's to
+  /// record; on a failure the command moves into a heap envelope (its later attempts run from there), and the outcome
+  /// says what to do with it.
+  parcel_run (*run)(cmdbus::bus& b, parcel& p, std::uint64_t started) = nullptr;
   /// Moves the command into a heap envelope (to wait behind its key, to be abandoned at a stop); `p` is left empty.
   std::unique_ptr<envelope> (*unpack)(cmdbus::bus& b, parcel& p) = nullptr;
 };
