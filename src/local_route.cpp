@@ -221,7 +221,7 @@ void local_route::work(worker& w) {
           __builtin_prefetch(items[i + 1].heavy);
           __builtin_prefetch(reinterpret_cast<const char*>(items[i + 1].heavy) + 64);
         } else if (items[i + 1].ops != nullptr) {  // its status record, which its sender looked at a lap ago
-          status_->prefetch(items[i + 1].id);
+          status_->prefetch(w.status_ring, items[i + 1].id);
         }
       }
       w.add(w.started);

@@ -234,8 +234,11 @@ command_id status_table::accept(std::uint32_t ring_index, const command_id& id, 
   // since, but not always: the queue is FIFO only per sending thread, a command can wait behind its key, and a sender
   // can be held up between accept() and the queue.
   const auto picked_up = [&] {
-    const auto prev = from_halves(n.id_hi.load(std::memory_order_relaxed), n.id_lo.load(std::memory_order_relaxed));
-    return prev.is_nil() || g.records[slot].holds(prev);
+    const auto hi = n.id_hi.load(std::memory_order_relaxed);
+    const auto lo = n.id_lo.load(std::memory_order_relaxed);
+    const record& r = g.records[slot];
+    return (hi | lo) == 0 ||
+           (r.id_hi.load(std::memory_order_relaxed) == hi && r.id_lo.load(std::memory_order_relaxed) == lo);
   };
   auto seq = n.seq.load(std::memory_order_acquire);
   for (;;) {
@@ -361,8 +364,6 @@ status_table::record* status_table::claim(record& rec, const command_id& id, con
   rec.info.store(&info, std::memory_order_relaxed);
   rec.attempts.store(attempt, std::memory_order_relaxed);
   rec.updated.store(at, std::memory_order_relaxed);
-  rec.token_store.store(nullptr, std::memory_order_relaxed);
-  rec.token_version.store(0, std::memory_order_relaxed);
   rec.has_error.store(false, std::memory_order_relaxed);
   rec.status.store(static_cast<std::uint8_t>(command_status::running), std::memory_order_relaxed);
   rec.end();
@@ -498,10 +499,9 @@ std::string status_table::error_of(const command_id& id) const {
   return it != errors_.end() ? it->second : std::string{};
 }
 
-void status_table::prefetch(const command_id& id) const noexcept {
-  if (const auto p = place_of(id); p.r != nullptr) {
-    __builtin_prefetch(&p.r->records[p.ticket & p.r->mask], 1);
-  }
+void status_table::prefetch(std::uint32_t ring_index, const command_id& id) const noexcept {
+  const ring& g = *rings_[ring_index];
+  __builtin_prefetch(&g.records[tag_of(id, salt_) & g.mask], 1);  // (a wrong guess costs nothing)
 }
 
 std::optional<command_state> status_table::read_overflow(const command_id& id) const {
@@ -537,7 +537,9 @@ std::optional<command_state> status_table::find(const command_id& id) const {
     st.route = p.r->route;
     st.status = static_cast<command_status>(rec.status);
     st.attempts = rec.attempts;
-    st.token = consistency_token{id, rec.token_store, rec.token_version};
+    if (st.settled()) {  // (a running record still holds its slot's previous token)
+      st.token = consistency_token{id, rec.token_store, rec.token_version};
+    }
     st.updated = cycle_clock::to_system(rec.updated);
     st.accepted = std::min(accepted_at(id), st.updated);
     if (rec.has_error) {

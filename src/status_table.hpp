@@ -68,8 +68,8 @@ class status_table {
               bool requeued);
 
   [[nodiscard]] std::optional<command_state> find(const command_id& id) const;
-  /// A hint for the worker: it is about to take the record of `id`.
-  void prefetch(const command_id& id) const noexcept;
+  /// A hint for the worker of `ring`: it is about to take the record of `id` (which it accepted for that ring).
+  void prefetch(std::uint32_t ring, const command_id& id) const noexcept;
   /// Waits until the command has settled (or is unknown: never tracked, or forgotten after settling). The record then,
   /// or nullopt if unknown; `settled()` false on the result means the wait timed out.
   [[nodiscard]] std::optional<command_state> wait_settled(const command_id& id, clock::time_point until) const;
