@@ -307,6 +307,45 @@ TEST(AsyncOutcome, StatusRetentionIsBounded) {
   EXPECT_FALSE(bus.status(ids.front())) << "the oldest is forgotten";
 }
 
+TEST(AsyncOutcome, EveryCommandFromManySendersIsKnownFromItsPostToItsOutcome) {
+  // Four threads post to one worker at once: their tickets in the worker's status ring interleave, and the queue hands
+  // the commands out in no global order. Each sender checks every id at once, and once more at the end.
+  constexpr int senders = 4;
+  constexpr int per_sender = 1500;  // 6000 in all: the ring (10 000 + capacity) keeps every outcome
+  std::atomic<int> ran{0};
+  cmdbus::bus_builder b;
+  b.handle<Job>([&](const Job&) { ++ran; });
+  b.config_text(one_worker("test.job", "capacity = 64\n"), "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  std::vector<std::vector<cmdbus::command_id>> ids(senders);
+  std::vector<int> unknown(senders, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < senders; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < per_sender; ++i) {
+        const auto id = bus.post(Job{i});
+        if (!bus.status(id)) {
+          ++unknown[static_cast<std::size_t>(t)];
+        }
+        ids[static_cast<std::size_t>(t)].push_back(id);
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  bus.stop();
+  EXPECT_EQ(ran.load(), senders * per_sender);
+  for (int t = 0; t < senders; ++t) {
+    EXPECT_EQ(unknown[static_cast<std::size_t>(t)], 0) << "sender " << t << ": an accepted command was unknown";
+    for (const auto& id : ids[static_cast<std::size_t>(t)]) {
+      const auto st = bus.status(id);
+      ASSERT_TRUE(st) << id.to_string();
+      EXPECT_EQ(st->status, cmdbus::command_status::succeeded);
+    }
+  }
+}
+
 TEST(AsyncOutcome, StopWithADeadlineListsWhatDidNotRunAndLosesNothing) {
   gate g;
   std::atomic<bool> entered{false};
