@@ -75,6 +75,21 @@ local_route::~local_route() {
   stop(std::nullopt, ignored);
 }
 
+namespace {
+// The route whose worker thread this is (null elsewhere): a handler sending to its own route must not wait for a
+// place that only its own worker could free.
+thread_local const local_route* own_route = nullptr;
+}  // namespace
+
+inline void local_route::take_place(const message_info& info, const command_id& id) {
+  // One read-modify-write takes a place within the capacity and tells whether the route is stopping: stop() sets
+  // the low bit, so either it counts this command (and the workers wait for it) or this call sees the bit.
+  const auto before = producers_.state.fetch_add(2, std::memory_order_seq_cst);
+  if ((before & 1U) != 0 || (before >> 1) >= settings_.capacity) [[unlikely]] {
+    wait_for_place(info, id, before);
+  }
+}
+
 command_id local_route::enqueue(parcel& p, partition key) {
   envelope* const e = p.heavy;
   command_id& id = e != nullptr ? e->id : p.id;
@@ -102,20 +117,11 @@ command_id local_route::enqueue(parcel& p, partition key) {
   return accepted;
 }
 
-namespace {
-// The route whose worker thread this is (null elsewhere): a handler sending to its own route must not wait for a
-// place that only its own worker could free.
-thread_local const local_route* own_route = nullptr;
-}  // namespace
-
 thread_local local_route::worker* local_route::own_worker = nullptr;
 
-void local_route::take_place(const message_info& info, const command_id& id) {
-  // One read-modify-write takes a place within the capacity and tells whether the route is stopping: stop() sets
-  // the low bit, so either it counts this command (and the workers wait for it) or this call sees the bit.
+void local_route::wait_for_place(const message_info& info, const command_id& id, std::uint64_t first) {
   std::optional<std::chrono::steady_clock::time_point> deadline;  // read the clock only once the route is full
-  for (;;) {
-    const auto before = producers_.state.fetch_add(2, std::memory_order_seq_cst);
+  for (auto before = first;; before = producers_.state.fetch_add(2, std::memory_order_seq_cst)) {
     if ((before & 1U) != 0) {
       producers_.state.fetch_sub(2, std::memory_order_seq_cst);
       if (waiting_senders_.load(std::memory_order_seq_cst) != 0) {
@@ -295,7 +301,7 @@ void local_route::admit(worker& w, parcel& p) {
       return;
     }
   }
-  const auto entry = status_->start(p.id, *bus_->slots_[p.ops->type_index].info, w.clock);
+  const auto entry = status_->start(w.status_ring, p.id, *bus_->slots_[p.ops->type_index].info, w.clock);
   parcel_run run = p.ops->run(*bus_, p, w.clock);
   if (run.succeeded) {
     w.clock = status_->succeeded(entry, p.id, run.token);

@@ -64,6 +64,8 @@ class local_route final : public route {
   void abandon(worker& w, std::unique_ptr<envelope> e);
   /// Takes a place within the capacity (waiting for one with full = "block"), or throws stopping / queue full.
   void take_place(const message_info& info, const command_id& id);
+  /// take_place() when its first try (`first`: the state word before it) found the route full or stopping.
+  [[gnu::noinline]] void wait_for_place(const message_info& info, const command_id& id, std::uint64_t first);
   /// Gives `n` places back, waking senders that wait for one.
   void release(std::uint64_t n) noexcept;
   [[nodiscard]] bool giving_up() const noexcept;

@@ -325,9 +325,12 @@ status_table::record* status_table::own_record(const command_id& id, bool requeu
   return rec.holds(id) && status != moved && status != free_slot ? &rec : nullptr;
 }
 
-status_table::record* status_table::start(const command_id& id, const message_info& info, std::uint64_t at) noexcept {
-  if (const auto p = place_of(id); p.r != nullptr) {
-    return claim(p.r->records[p.ticket & p.r->mask], id, info, 1, at);  // a first attempt: no record yet
+status_table::record* status_table::start(std::uint32_t ring_index, const command_id& id, const message_info& info,
+                                          std::uint64_t at) noexcept {
+  const auto tag = tag_of(id, salt_);
+  if ((tag >> ticket_bits) == ring_index) {  // (else it is kept in the overflow map)
+    ring& g = *rings_[ring_index];
+    return claim(g.records[tag & g.mask], id, info, 1, at);  // a first attempt: no record yet
   }
   return running_in(id, info, 1, at, false);
 }
@@ -350,8 +353,8 @@ std::uint64_t status_table::succeeded(record* entry, const command_id& id, const
   return now;
 }
 
-status_table::record* status_table::claim(record& rec, const command_id& id, const message_info& info,
-                                          std::uint32_t attempt, std::uint64_t at) noexcept {
+inline status_table::record* status_table::claim(record& rec, const command_id& id, const message_info& info,
+                                                 std::uint32_t attempt, std::uint64_t at) noexcept {
   if (rec.has_error.load(std::memory_order_relaxed)) {
     try {
       drop_error(from_halves(rec.id_hi.load(std::memory_order_relaxed), rec.id_lo.load(std::memory_order_relaxed)));

@@ -59,7 +59,8 @@ class status_table {
                bool requeued) noexcept;
   /// running() for the first attempt of a command that was not requeued, returning its record (null if the command is
   /// kept in the overflow map) for succeeded(), which then needs no second look-up.
-  [[nodiscard]] record* start(const command_id& id, const message_info& info, std::uint64_t at) noexcept;
+  [[nodiscard]] record* start(std::uint32_t ring, const command_id& id, const message_info& info,
+                              std::uint64_t at) noexcept;
   /// settle(succeeded) after start(), which returned `entry`. Returns the time it wrote (cycle_clock ticks).
   std::uint64_t succeeded(record* entry, const command_id& id, const consistency_token& token) noexcept;
   /// Back to pending until the retry; `error` is the transient failure's message.

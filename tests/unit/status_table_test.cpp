@@ -123,7 +123,7 @@ TEST(StatusTable, ACommandNotYetPickedUpKeepsItsSlotWhileOthersLapTheRing) {
   }
   ASSERT_TRUE(table.find(held)) << "a pending command is never forgotten";
   EXPECT_EQ(table.find(held)->status, cmdbus::command_status::pending);
-  const auto entry = table.start(held, job_info(), now());
+  const auto entry = table.start(ring, held, job_info(), now());
   EXPECT_EQ(table.find(held)->status, cmdbus::command_status::running);
   table.succeeded(entry, held, cmdbus::consistency_token{held});
   EXPECT_EQ(table.find(held)->status, cmdbus::command_status::succeeded);
