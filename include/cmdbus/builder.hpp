@@ -190,8 +190,9 @@ class bus_builder {
 
   /// Where dead letters go (cmdbus/dead_letters.hpp); in memory unless set.
   bus_builder& dead_letters(std::shared_ptr<dead_letter_store> store);
-  /// How many settled commands of asynchronous routes bus::status() remembers (default 10 000; about: the table is
-  /// sharded). Pending and running commands are always known.
+  /// How many settled commands of asynchronous routes bus::status() remembers per worker (default 10 000; about: each
+  /// worker's ring holds this plus its route's capacity, rounded up to a power of two, at most 131 072). Pending and
+  /// running commands are always known.
   bus_builder& status_retention(std::size_t commands);
 
  public:

@@ -6,7 +6,7 @@
 //   }
 //
 // The bus tracks every command accepted by an asynchronous route from acceptance until it ends, then keeps the
-// outcome of the most recent ones (bus_builder::status_retention, 10 000 by default) and forgets older ones
+// outcome of the most recent ones (bus_builder::status_retention, 10 000 by default per worker) and forgets older ones
 // (status() then returns nullopt). A sync command is finished when its call returns, so it is not tracked.
 //
 // Contains: `command_status`, `command_state`.
