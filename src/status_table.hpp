@@ -15,21 +15,100 @@
 // readers take consistent copies (seqlock). Error texts (rare: retries and failures) live in a locked map keyed by id.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <bit>
+#include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "cmdbus/command_status.hpp"
 #include "cmdbus/message_info.hpp"
+#include "cycle_clock.hpp"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace cmdbus::detail {
+
+/// The layout of status slots and of the slot bytes in an id.
+namespace status_bits {
+
+// A record's status byte: a command_status, or one of these.
+inline constexpr std::uint8_t free_slot = 0xff;
+inline constexpr std::uint8_t moved = 0xfe;  // the command moved to the overflow map
+
+// The slot bytes of an id (its last six, mixed with the table's salt): the ring (12 bits) and the ticket (36 bits).
+inline constexpr int ticket_bits = 36;
+inline constexpr std::uint64_t ticket_mask = (std::uint64_t{1} << ticket_bits) - 1;
+inline constexpr std::uint64_t tag_mask = (std::uint64_t{1} << 48) - 1;
+inline constexpr std::uint32_t overflow_ring = 0xfff;  // the ring field of an id tracked in the overflow map
+inline constexpr std::size_t min_slots = 1024;
+inline constexpr std::size_t max_slots = std::size_t{1} << 17;
+
+/// The id's last eight bytes as one big-endian number.
+inline std::uint64_t tail_of(const command_id& id) noexcept {
+  std::uint64_t t = 0;
+  std::memcpy(&t, id.bytes().data() + 8, sizeof t);
+  if constexpr (std::endian::native == std::endian::little) {
+    t = __builtin_bswap64(t);
+  }
+  return t;
+}
+
+inline std::uint64_t tag_of(const command_id& id, std::uint64_t salt) noexcept {
+  return (tail_of(id) ^ salt) & tag_mask;
+}
+
+/// `id` with `tag` in its last six bytes (mixed with the salt, so that ids still look random).
+inline command_id with_tag(const command_id& id, std::uint64_t tag, std::uint64_t salt) noexcept {
+  std::uint64_t t = (tail_of(id) & ~tag_mask) | ((tag ^ salt) & tag_mask);
+  if constexpr (std::endian::native == std::endian::little) {
+    t = __builtin_bswap64(t);
+  }
+  auto b = id.bytes();
+  std::memcpy(b.data() + 8, &t, sizeof t);
+  return command_id::from_bytes(b);
+}
+
+inline std::uint64_t half(const command_id& id, std::size_t offset) noexcept {
+  std::uint64_t h = 0;
+  std::memcpy(&h, id.bytes().data() + offset, sizeof h);
+  return h;
+}
+
+inline command_id from_halves(std::uint64_t hi, std::uint64_t lo) noexcept {
+  std::array<unsigned char, 16> b{};
+  std::memcpy(b.data(), &hi, sizeof hi);
+  std::memcpy(b.data() + 8, &lo, sizeof lo);
+  return command_id::from_bytes(b);
+}
+
+/// When a command was accepted: the time in its id (UUIDv7, to the millisecond; a thread making ids faster than 4096
+/// a millisecond borrows the next millisecond, so readers clamp it).
+inline clock::time_point accepted_at(const command_id& id) noexcept {
+  return clock::time_point{std::chrono::milliseconds{id.unix_ms()}};
+}
+
+inline void pause() noexcept {
+#if defined(__x86_64__)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+}  // namespace status_bits
 
 struct id_hash {
   std::size_t operator()(const command_id& id) const noexcept;
@@ -109,5 +188,205 @@ class status_table {
   std::deque<command_id> overflow_settled_;  // settled overflow records, oldest first: forgotten beyond a bound
   std::atomic<std::size_t> overflow_size_{0};
 };
+
+// ---- the slots, and what the senders and the workers do for every command (inline: the hot path) ----------
+
+using namespace status_bits;  // NOLINT(google-build-using-namespace): internal header, one namespace
+
+/// Written by the sender that accepted the command, once; read by status queries. Two to a cache line: the senders
+/// write them in ticket order. The time of acceptance is the one in the id (to the millisecond).
+struct alignas(32) status_table::notice {
+  std::atomic<std::uint64_t> seq{0};  // the ticket times two; odd while a sender writes
+  std::atomic<std::uint64_t> id_hi{0};
+  std::atomic<std::uint64_t> id_lo{0};  // both zero: no command (never used, or forgotten)
+  std::atomic<const message_info*> info{nullptr};
+
+  struct snapshot {
+    std::uint64_t hi, lo;
+    const message_info* info;
+  };
+  [[nodiscard]] snapshot read() const noexcept {
+    for (;;) {
+      const auto s1 = seq.load(std::memory_order_acquire);
+      if ((s1 & 1U) != 0) {
+        pause();
+        continue;
+      }
+      snapshot s{id_hi.load(std::memory_order_relaxed), id_lo.load(std::memory_order_relaxed),
+                 info.load(std::memory_order_relaxed)};
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (seq.load(std::memory_order_relaxed) == s1) {
+        return s;
+      }
+    }
+  }
+};
+
+/// Written by the worker of its ring only (running, settled); read by status queries. A line of its own.
+struct alignas(64) status_table::record {
+  std::atomic<std::uint32_t> version{0};  // odd while the worker writes
+  std::atomic<std::uint8_t> status{free_slot};
+  std::atomic<bool> has_error{false};
+  std::atomic<std::uint32_t> attempts{0};
+  std::atomic<std::uint64_t> id_hi{0};
+  std::atomic<std::uint64_t> id_lo{0};
+  std::atomic<const message_info*> info{nullptr};
+  std::atomic<std::uint64_t> updated{0};
+  std::atomic<const void*> token_store{nullptr};
+  std::atomic<std::uint64_t> token_version{0};
+
+  // One writer: no lock, only the version's parity for readers.
+  void begin() noexcept {
+    version.store(version.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);  // the odd version before the data, for readers
+  }
+  void end() noexcept { version.store(version.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
+  [[nodiscard]] bool holds(const command_id& id) const noexcept {
+    return id_hi.load(std::memory_order_relaxed) == half(id, 0) && id_lo.load(std::memory_order_relaxed) == half(id, 8);
+  }
+
+  struct snapshot {
+    std::uint64_t hi, lo, updated, token_version;
+    const message_info* info;
+    const void* token_store;
+    std::uint32_t attempts;
+    std::uint8_t status;
+    bool has_error;
+  };
+  [[nodiscard]] snapshot read() const noexcept {
+    for (;;) {
+      const auto v1 = version.load(std::memory_order_acquire);
+      if ((v1 & 1U) != 0) {
+        pause();
+        continue;
+      }
+      snapshot s{id_hi.load(std::memory_order_relaxed),    id_lo.load(std::memory_order_relaxed),
+                 updated.load(std::memory_order_relaxed),  token_version.load(std::memory_order_relaxed),
+                 info.load(std::memory_order_relaxed),     token_store.load(std::memory_order_relaxed),
+                 attempts.load(std::memory_order_relaxed), status.load(std::memory_order_relaxed),
+                 has_error.load(std::memory_order_relaxed)};
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (version.load(std::memory_order_relaxed) == v1) {
+        return s;
+      }
+    }
+  }
+};
+
+struct status_table::ring {
+  ring(std::string name, std::size_t size) : route(std::move(name)), mask(size - 1) {}
+
+  std::string route;
+  std::uint64_t mask;
+  std::unique_ptr<notice[]> notices;
+  std::unique_ptr<record[]> records;
+  alignas(64) std::atomic<std::uint64_t> next_ticket{1};  // taken by the senders; 0 is "no ticket"
+};
+
+inline status_table::place status_table::place_of(const command_id& id) const noexcept {
+  const auto tag = tag_of(id, salt_);
+  const auto r = static_cast<std::size_t>(tag >> ticket_bits);
+  if (r >= rings_.size()) {
+    return {};
+  }
+  return {rings_[r].get(), tag & ticket_mask};
+}
+
+inline command_id status_table::accept(std::uint32_t ring_index, const command_id& id, const message_info& info,
+                                       bool keep_id) {
+  ring& g = *rings_[ring_index];
+  if (keep_id) {
+    return to_overflow(id, info, g.route, true);
+  }
+  const auto ticket = g.next_ticket.fetch_add(1, std::memory_order_relaxed);
+  const auto slot = ticket & g.mask;
+  notice& n = g.notices[slot];
+  // Whether the command whose notice is in the slot has been picked up (its worker took its record). Usually long
+  // since, but not always: the queue is FIFO only per sending thread, a command can wait behind its key, and a sender
+  // can be held up between accept() and the queue.
+  const auto picked_up = [&] {
+    const auto hi = n.id_hi.load(std::memory_order_relaxed);
+    const auto lo = n.id_lo.load(std::memory_order_relaxed);
+    const record& r = g.records[slot];
+    return (hi | lo) == 0 ||
+           (r.id_hi.load(std::memory_order_relaxed) == hi && r.id_lo.load(std::memory_order_relaxed) == lo);
+  };
+  auto seq = n.seq.load(std::memory_order_acquire);
+  for (;;) {
+    // A newer ticket holds the slot (this sender was delayed a whole lap), or the slot's previous command still waits:
+    // keep this one aside instead.
+    const bool lapped = (seq & 1U) != 0 || (seq >> 1) >= ticket;
+    if (lapped || !picked_up()) {
+      return to_overflow(id, info, g.route, false);
+    }
+    if (n.seq.compare_exchange_weak(seq, (ticket << 1) | 1U, std::memory_order_acquire)) {
+      break;
+    }
+  }
+  std::atomic_thread_fence(std::memory_order_release);  // the odd sequence before the data, for readers
+  const command_id tagged = with_tag(id, (std::uint64_t{ring_index} << ticket_bits) | (ticket & ticket_mask), salt_);
+  n.id_hi.store(half(tagged, 0), std::memory_order_relaxed);
+  n.id_lo.store(half(tagged, 8), std::memory_order_relaxed);
+  n.info.store(&info, std::memory_order_relaxed);
+  n.seq.store(ticket << 1, std::memory_order_release);
+  // The slot this sender most likely takes next was last used a lap ago: fetch its notice and record meanwhile.
+  __builtin_prefetch(&g.notices[(ticket + 1) & g.mask], 1);
+  __builtin_prefetch(&g.records[(ticket + 1) & g.mask], 0);
+  return tagged;
+}
+
+inline status_table::record* status_table::claim(record& rec, const command_id& id, const message_info& info,
+                                                 std::uint32_t attempt, std::uint64_t at) noexcept {
+  if (rec.has_error.load(std::memory_order_relaxed)) {
+    try {
+      drop_error(from_halves(rec.id_hi.load(std::memory_order_relaxed), rec.id_lo.load(std::memory_order_relaxed)));
+    } catch (...) {  // NOLINT(bugprone-empty-catch): only the lock can throw; the stale text is then kept
+    }
+  }
+  rec.begin();
+  rec.id_hi.store(half(id, 0), std::memory_order_relaxed);
+  rec.id_lo.store(half(id, 8), std::memory_order_relaxed);
+  rec.info.store(&info, std::memory_order_relaxed);
+  rec.attempts.store(attempt, std::memory_order_relaxed);
+  rec.updated.store(at, std::memory_order_relaxed);
+  rec.has_error.store(false, std::memory_order_relaxed);
+  rec.status.store(static_cast<std::uint8_t>(command_status::running), std::memory_order_relaxed);
+  rec.end();
+  return &rec;
+}
+
+inline status_table::record* status_table::start(std::uint32_t ring_index, const command_id& id,
+                                                 const message_info& info, std::uint64_t at) noexcept {
+  const auto tag = tag_of(id, salt_);
+  if ((tag >> ticket_bits) == ring_index) {  // (else it is kept in the overflow map)
+    ring& g = *rings_[ring_index];
+    return claim(g.records[tag & g.mask], id, info, 1, at);  // a first attempt: no record yet
+  }
+  return running_in(id, info, 1, at, false);
+}
+
+inline std::uint64_t status_table::succeeded(record* entry, const command_id& id,
+                                             const consistency_token& token) noexcept {
+  const auto now = cycle_clock::now();
+  if (entry != nullptr) {
+    entry->begin();
+    entry->token_store.store(token.store, std::memory_order_relaxed);
+    entry->token_version.store(token.version, std::memory_order_relaxed);
+    entry->updated.store(now, std::memory_order_relaxed);
+    entry->status.store(static_cast<std::uint8_t>(command_status::succeeded), std::memory_order_relaxed);
+    entry->end();
+    return now;
+  }
+  try {
+    settle(id, command_status::succeeded, token, {}, false);
+  } catch (...) {  // NOLINT(bugprone-empty-catch): the status is advisory (only the overflow map's lock can throw)
+  }
+  return now;
+}
+
+inline void status_table::prefetch(std::uint32_t ring_index, const command_id& id) const noexcept {
+  const ring& g = *rings_[ring_index];
+  __builtin_prefetch(&g.records[tag_of(id, salt_) & g.mask], 1);  // (a wrong guess costs nothing)
+}
 
 }  // namespace cmdbus::detail
