@@ -229,14 +229,22 @@ std::unique_ptr<detail::envelope> bus::unpack(detail::parcel& p, std::exception_
   const std::uint32_t type = p.ops->type_index;
   try {
     return p.ops->unpack(*this, p);
-  } catch (...) {  // out of memory: the command cannot wait (for a retry, behind its key) nor become a dead letter
+  } catch (...) {  // out of memory, or its partition_key() threw: it cannot wait nor become a dead letter
+    const std::exception_ptr cause = std::current_exception();
     const auto& info = *slots_[type].info;
     state_->unobserved_failures.fetch_add(1, std::memory_order_relaxed);
     try {
+      std::string lost = "out of memory";
+      try {
+        std::rethrow_exception(cause);
+      } catch (const std::exception& x) {
+        lost = x.what();
+      } catch (...) {  // NOLINT(bugprone-empty-catch): described as out of memory
+      }
       const std::string why = failure != nullptr ? error(failure, info.wire_name, id, 1).describe() : "";
-      state_->status->settle(id, command_status::failed, consistency_token{id}, "lost: out of memory", false);
-      spdlog::critical("cmdbus: no memory to keep command '{}' {} on its way; it is lost{}{}", info.wire_name,
-                       id.to_string(), why.empty() ? "" : ": ", why);
+      state_->status->settle(id, command_status::failed, consistency_token{id}, "lost: " + lost, false);
+      spdlog::critical("cmdbus: could not keep command '{}' {} on its way ({}); it is lost{}{}", info.wire_name,
+                       id.to_string(), lost, why.empty() ? "" : ": ", why);
     } catch (...) {  // NOLINT(bugprone-empty-catch): nothing is left to report with
     }
     return nullptr;

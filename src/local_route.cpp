@@ -3,6 +3,7 @@
 #include <concurrentqueue/blockingconcurrentqueue.h>
 #include <concurrentqueue/lightweightsemaphore.h>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <deque>
@@ -32,7 +33,8 @@ struct local_route::worker {
   std::atomic<std::uint64_t> abandoned{0};            // not run: the stop deadline passed
   std::atomic<std::uint64_t> waiting{0};              // waiting for a retry, or held behind one of their key
   std::atomic<std::uint64_t> retries{0};
-  std::uint64_t unreleased = 0;  // finished, capacity not yet given back (this batch)
+  std::atomic<std::uint64_t> released{0};  // places given back (finished - released: held back for the next batch)
+  std::uint64_t unreleased = 0;            // finished, capacity not yet given back (this batch)
   // The time (cycle_clock ticks), read once per batch and then taken from each finished command's status: a command
   // picked up right after another finished starts when that one ended.
   std::uint64_t clock = 0;
@@ -140,8 +142,7 @@ void local_route::wait_for_place(const message_info& info, const command_id& id,
       space_->slots.signal();
     }
     if (own_route == this && own_worker != nullptr && own_worker->unreleased != 0) {
-      release(own_worker->unreleased);  // a handler sending to its own route: its worker's finished places first
-      own_worker->unreleased = 0;
+      release_places(*own_worker);  // a handler sending to its own route: its worker's finished places first
       continue;
     }
     if (!settings_.reject_when_full && own_route != this) {
@@ -239,10 +240,16 @@ void local_route::work(worker& w) {
         }
         w.clock = cycle_clock::now();  // the next parcel starts now, not when the batch began
       } else if (giving_up()) {
+        const command_id id = p.id;
         if (auto e = bus_->unpack(p)) {
           abandon(w, std::move(e));
-        } else {
-          finish(w);  // lost for want of memory (reported)
+        } else {  // lost (reported: status failed); it did not run
+          {
+            std::lock_guard lock(not_run_mutex_);
+            not_run_.push_back(id);
+          }
+          w.add(w.abandoned);
+          finish(w);
         }
         p.reset();
       } else {
@@ -271,6 +278,7 @@ void local_route::work(worker& w) {
 
 void local_route::release_places(worker& w) noexcept {
   if (w.unreleased != 0) {
+    w.add(w.released, w.unreleased);
     release(w.unreleased);
     w.unreleased = 0;
   }
@@ -289,15 +297,23 @@ void local_route::admit(worker& w, std::unique_ptr<envelope> e) {
 
 void local_route::admit(worker& w, parcel& p) {
   if (!w.held.empty()) {
-    if (const auto key = p.ops->key(*bus_, p); key.keyed && w.held.contains(key.hash)) {
+    partition key;
+    try {
+      key = p.ops->key(*bus_, p);  // the command's own partition_key(): its sender computed it once already
+    } catch (...) {  // it worked on the sender's thread: out of memory here; the command runs without waiting
+      spdlog::warn("cmdbus: could not compute the partition key of {} again on its worker; it runs now",
+                   p.id.to_string());
+    }
+    if (key.keyed && w.held.contains(key.hash)) {
       // An earlier command of this key waits for a retry: this one waits behind it, in an envelope.
       if (auto e = bus_->unpack(p)) {
         w.add(w.waiting);
         w.held[key.hash].push_back(std::move(e));
       } else {
-        finish(w);  // lost for want of memory (reported)
+        finish(w);  // lost (reported: status failed)
       }
       p.reset();
+      w.clock = cycle_clock::now();
       return;
     }
   }
@@ -305,14 +321,15 @@ void local_route::admit(worker& w, parcel& p) {
   parcel_run run = p.ops->run(*bus_, p, w.clock);
   if (run.succeeded) {
     w.clock = status_->succeeded(entry, p.id, run.token);
-  } else {
-    w.clock = cycle_clock::now();
   }
   p.reset();
   if (run.failed != nullptr) {
     after_attempt(w, run.outcome, std::move(run.failed));
   } else {
     finish(w);
+  }
+  if (!run.succeeded) {
+    w.clock = cycle_clock::now();  // after a retry is scheduled or a dead letter stored, which may take a while
   }
 }
 
@@ -463,14 +480,19 @@ route_stats local_route::stats() const {
   s.capacity = settings_.capacity;
   std::uint64_t started = 0;
   std::uint64_t finished = 0;
+  std::uint64_t held_back = 0;  // places of finished commands a worker gives back with its next batch
   for (const auto& w : workers_) {
     started += w->started.load(std::memory_order_acquire);
-    finished += w->finished.load(std::memory_order_acquire);
+    const auto done = w->finished.load(std::memory_order_acquire);
+    finished += done;
+    const auto released = w->released.load(std::memory_order_acquire);
+    held_back += done > released ? done - released : 0;
     s.waiting_retry += w->waiting.load(std::memory_order_acquire);
     s.retries += w->retries.load(std::memory_order_acquire);
     s.completed += w->finished.load(std::memory_order_acquire) - w->abandoned.load(std::memory_order_acquire);
   }
-  s.in_flight = producers_.state.load(std::memory_order_acquire) >> 1;
+  const auto admitted = producers_.state.load(std::memory_order_acquire) >> 1;
+  s.in_flight = admitted > held_back ? admitted - held_back : 0;
   const auto picked_up = started - finished;  // running, or waiting for a retry on a worker
   s.queued = s.in_flight > picked_up ? s.in_flight - picked_up : 0;
   return s;

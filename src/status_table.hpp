@@ -191,8 +191,6 @@ class status_table {
 
 // ---- the slots, and what the senders and the workers do for every command (inline: the hot path) ----------
 
-using namespace status_bits;  // NOLINT(google-build-using-namespace): internal header, one namespace
-
 /// Written by the sender that accepted the command, once; read by status queries. Two to a cache line: the senders
 /// write them in ticket order. The time of acceptance is the one in the id (to the millisecond).
 struct alignas(32) status_table::notice {
@@ -209,7 +207,7 @@ struct alignas(32) status_table::notice {
     for (;;) {
       const auto s1 = seq.load(std::memory_order_acquire);
       if ((s1 & 1U) != 0) {
-        pause();
+        status_bits::pause();
         continue;
       }
       snapshot s{id_hi.load(std::memory_order_relaxed), id_lo.load(std::memory_order_relaxed),
@@ -225,7 +223,7 @@ struct alignas(32) status_table::notice {
 /// Written by the worker of its ring only (running, settled); read by status queries. A line of its own.
 struct alignas(64) status_table::record {
   std::atomic<std::uint32_t> version{0};  // odd while the worker writes
-  std::atomic<std::uint8_t> status{free_slot};
+  std::atomic<std::uint8_t> status{status_bits::free_slot};
   std::atomic<bool> has_error{false};
   std::atomic<std::uint32_t> attempts{0};
   std::atomic<std::uint64_t> id_hi{0};
@@ -242,7 +240,8 @@ struct alignas(64) status_table::record {
   }
   void end() noexcept { version.store(version.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
   [[nodiscard]] bool holds(const command_id& id) const noexcept {
-    return id_hi.load(std::memory_order_relaxed) == half(id, 0) && id_lo.load(std::memory_order_relaxed) == half(id, 8);
+    return id_hi.load(std::memory_order_relaxed) == status_bits::half(id, 0) &&
+           id_lo.load(std::memory_order_relaxed) == status_bits::half(id, 8);
   }
 
   struct snapshot {
@@ -257,7 +256,7 @@ struct alignas(64) status_table::record {
     for (;;) {
       const auto v1 = version.load(std::memory_order_acquire);
       if ((v1 & 1U) != 0) {
-        pause();
+        status_bits::pause();
         continue;
       }
       snapshot s{id_hi.load(std::memory_order_relaxed),    id_lo.load(std::memory_order_relaxed),
@@ -284,12 +283,12 @@ struct status_table::ring {
 };
 
 inline status_table::place status_table::place_of(const command_id& id) const noexcept {
-  const auto tag = tag_of(id, salt_);
-  const auto r = static_cast<std::size_t>(tag >> ticket_bits);
+  const auto tag = status_bits::tag_of(id, salt_);
+  const auto r = static_cast<std::size_t>(tag >> status_bits::ticket_bits);
   if (r >= rings_.size()) {
     return {};
   }
-  return {rings_[r].get(), tag & ticket_mask};
+  return {rings_[r].get(), tag & status_bits::ticket_mask};
 }
 
 inline command_id status_table::accept(std::uint32_t ring_index, const command_id& id, const message_info& info,
@@ -324,9 +323,10 @@ inline command_id status_table::accept(std::uint32_t ring_index, const command_i
     }
   }
   std::atomic_thread_fence(std::memory_order_release);  // the odd sequence before the data, for readers
-  const command_id tagged = with_tag(id, (std::uint64_t{ring_index} << ticket_bits) | (ticket & ticket_mask), salt_);
-  n.id_hi.store(half(tagged, 0), std::memory_order_relaxed);
-  n.id_lo.store(half(tagged, 8), std::memory_order_relaxed);
+  const command_id tagged = status_bits::with_tag(
+      id, (std::uint64_t{ring_index} << status_bits::ticket_bits) | (ticket & status_bits::ticket_mask), salt_);
+  n.id_hi.store(status_bits::half(tagged, 0), std::memory_order_relaxed);
+  n.id_lo.store(status_bits::half(tagged, 8), std::memory_order_relaxed);
   n.info.store(&info, std::memory_order_relaxed);
   n.seq.store(ticket << 1, std::memory_order_release);
   // The slot this sender most likely takes next was last used a lap ago: fetch its notice and record meanwhile.
@@ -339,13 +339,14 @@ inline status_table::record* status_table::claim(record& rec, const command_id& 
                                                  std::uint32_t attempt, std::uint64_t at) noexcept {
   if (rec.has_error.load(std::memory_order_relaxed)) {
     try {
-      drop_error(from_halves(rec.id_hi.load(std::memory_order_relaxed), rec.id_lo.load(std::memory_order_relaxed)));
+      drop_error(status_bits::from_halves(rec.id_hi.load(std::memory_order_relaxed),
+                                          rec.id_lo.load(std::memory_order_relaxed)));
     } catch (...) {  // NOLINT(bugprone-empty-catch): only the lock can throw; the stale text is then kept
     }
   }
   rec.begin();
-  rec.id_hi.store(half(id, 0), std::memory_order_relaxed);
-  rec.id_lo.store(half(id, 8), std::memory_order_relaxed);
+  rec.id_hi.store(status_bits::half(id, 0), std::memory_order_relaxed);
+  rec.id_lo.store(status_bits::half(id, 8), std::memory_order_relaxed);
   rec.info.store(&info, std::memory_order_relaxed);
   rec.attempts.store(attempt, std::memory_order_relaxed);
   rec.updated.store(at, std::memory_order_relaxed);
@@ -357,8 +358,8 @@ inline status_table::record* status_table::claim(record& rec, const command_id& 
 
 inline status_table::record* status_table::start(std::uint32_t ring_index, const command_id& id,
                                                  const message_info& info, std::uint64_t at) noexcept {
-  const auto tag = tag_of(id, salt_);
-  if ((tag >> ticket_bits) == ring_index) {  // (else it is kept in the overflow map)
+  const auto tag = status_bits::tag_of(id, salt_);
+  if ((tag >> status_bits::ticket_bits) == ring_index) {  // (else it is kept in the overflow map)
     ring& g = *rings_[ring_index];
     return claim(g.records[tag & g.mask], id, info, 1, at);  // a first attempt: no record yet
   }
@@ -386,7 +387,7 @@ inline std::uint64_t status_table::succeeded(record* entry, const command_id& id
 
 inline void status_table::prefetch(std::uint32_t ring_index, const command_id& id) const noexcept {
   const ring& g = *rings_[ring_index];
-  __builtin_prefetch(&g.records[tag_of(id, salt_) & g.mask], 1);  // (a wrong guess costs nothing)
+  __builtin_prefetch(&g.records[status_bits::tag_of(id, salt_) & g.mask], 1);  // (a wrong guess costs nothing)
 }
 
 }  // namespace cmdbus::detail

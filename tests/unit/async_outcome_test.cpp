@@ -239,6 +239,7 @@ TEST(AsyncOutcome, AWaitingCallerGetsTheErrorAndNoDeadLetterIsMade) {
 }
 
 TEST(AsyncOutcome, StatusGoesFromPendingToRunningToSucceeded) {
+  const auto before = cmdbus::clock::now();
   gate g;
   std::atomic<bool> entered{false};
   cmdbus::bus_builder b;
@@ -278,7 +279,10 @@ TEST(AsyncOutcome, StatusGoesFromPendingToRunningToSucceeded) {
     const auto st = bus.status(id);
     ASSERT_TRUE(st);
     EXPECT_EQ(st->status, cmdbus::command_status::succeeded);
-    EXPECT_GE(st->updated, st->accepted);
+    // Accepted: the time in the id, to the millisecond, from a clock that may lag by a tick.
+    EXPECT_GE(st->accepted, before - 50ms);
+    EXPECT_LE(st->accepted, st->updated);
+    EXPECT_LE(st->updated, cmdbus::clock::now());
   }
   EXPECT_EQ(bus.queue_stats()[0].queued, 0U);
   EXPECT_EQ(bus.queue_stats()[0].completed, 3U);
@@ -315,19 +319,26 @@ TEST(AsyncOutcome, EveryCommandFromManySendersIsKnownFromItsPostToItsOutcome) {
   std::atomic<int> ran{0};
   cmdbus::bus_builder b;
   b.handle<Job>([&](const Job&) { ++ran; });
-  b.config_text(one_worker("test.job", "capacity = 64\n"), "app.toml");
+  // A small capacity, so that senders also wait for places; a long block timeout, so that a slow machine only waits.
+  b.config_text(one_worker("test.job", "capacity = 64\nblock_timeout_ms = 60000\n"), "app.toml");
   cmdbus::bus bus{std::move(b)};
   std::vector<std::vector<cmdbus::command_id>> ids(senders);
   std::vector<int> unknown(senders, 0);
+  std::vector<std::string> refused(senders);
   std::vector<std::thread> threads;
   for (int t = 0; t < senders; ++t) {
     threads.emplace_back([&, t] {
+      const auto k = static_cast<std::size_t>(t);
       for (int i = 0; i < per_sender; ++i) {
-        const auto id = bus.post(Job{i});
-        if (!bus.status(id)) {
-          ++unknown[static_cast<std::size_t>(t)];
+        const auto id = bus.try_post(Job{i});
+        if (!id) {
+          refused[k] = id.error().message();
+          return;
         }
-        ids[static_cast<std::size_t>(t)].push_back(id);
+        if (!bus.status(*id)) {
+          ++unknown[k];
+        }
+        ids[k].push_back(*id);
       }
     });
   }
@@ -337,6 +348,7 @@ TEST(AsyncOutcome, EveryCommandFromManySendersIsKnownFromItsPostToItsOutcome) {
   bus.stop();
   EXPECT_EQ(ran.load(), senders * per_sender);
   for (int t = 0; t < senders; ++t) {
+    EXPECT_EQ(refused[static_cast<std::size_t>(t)], "") << "sender " << t;
     EXPECT_EQ(unknown[static_cast<std::size_t>(t)], 0) << "sender " << t << ": an accepted command was unknown";
     for (const auto& id : ids[static_cast<std::size_t>(t)]) {
       const auto st = bus.status(id);
@@ -682,7 +694,7 @@ TEST(AsyncOutcome, ACommandCarriedByValueKeepsWhatItOwnsThroughRetriesKeysAndDea
   std::atomic<int> failures_left{1};
   std::atomic<bool> refuse{true};
   cmdbus::bus_builder b;
-  b.use(cmdbus::make_retry(quick_retries(3, 200ms)));
+  b.use(cmdbus::make_retry(quick_retries(3, 500ms)));
   b.handle<Note>([&](const Note& n) {
     log.add(n.text.substr(0, 2) + (n.text.size() > 2 ? "+" + std::to_string(n.text.size() - 2) : ""));
     if (n.text.starts_with("a1") && failures_left.fetch_sub(1) > 0) {
@@ -694,7 +706,7 @@ TEST(AsyncOutcome, ACommandCarriedByValueKeepsWhatItOwnsThroughRetriesKeysAndDea
   });
   b.config_text(one_worker("test.note"), "app.toml");
   cmdbus::bus bus{std::move(b)};
-  bus.post(Note{"a1" + tail});                    // fails once, waits 200 ms for its retry in an envelope
+  bus.post(Note{"a1" + tail});                    // fails once, waits 500 ms for its retry in an envelope
   bus.post(Note{"a2" + tail});                    // same key: held behind a1, in an envelope
   bus.post(Note{"b1"});                           // other key: runs at once
   const auto dead = bus.post(Note{"z1" + tail});  // refused: a dead letter holding the command
@@ -714,10 +726,12 @@ TEST(AsyncOutcome, ACommandCarriedByValueKeepsWhatItOwnsThroughRetriesKeysAndDea
 
 TEST(AsyncOutcome, CommandsCarriedByValueThatDidNotRunAtTheStopDeadlineAreDeadLettersWithTheirText) {
   gate open;
+  std::atomic<bool> entered{false};
   std::atomic<int> ran{0};
   cmdbus::bus_builder b;
   b.handle<Note>([&](const Note& n) {
     if (n.text == "first") {
+      entered = true;
       open.wait();
     }
     ++ran;
@@ -725,13 +739,15 @@ TEST(AsyncOutcome, CommandsCarriedByValueThatDidNotRunAtTheStopDeadlineAreDeadLe
   b.config_text(one_worker("test.note"), "app.toml");
   cmdbus::bus bus{std::move(b)};
   bus.post(Note{"first"});
+  ASSERT_TRUE(eventually([&] { return entered.load(); }));
   const std::string text = "second, long enough to live on the heap rather than in the string itself";
   const auto second = bus.post(Note{text});
   std::thread release([&] {
-    std::this_thread::sleep_for(50ms);
+    // "first" ends only once stop() has begun, and its deadline (now) has passed: "second" never starts.
+    EXPECT_TRUE(eventually([&] { return bus.queue_stats().at(0).stopping; }));
     open.open();
   });
-  const auto report = bus.stop(cmdbus::clock::now() + 10ms);
+  const auto report = bus.stop(cmdbus::clock::now());
   release.join();
   ASSERT_EQ(report.not_run.size(), 1U);
   EXPECT_EQ(report.not_run[0], second);

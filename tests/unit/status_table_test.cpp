@@ -28,6 +28,8 @@ std::uint64_t now() {
 }
 
 TEST(StatusTable, ACommandGoesFromPendingToSettledUnderTheIdItWasGiven) {
+  using namespace std::chrono_literals;
+  const auto before = cmdbus::clock::now();
   cmdbus::detail::status_table table(16);
   const auto ring = table.add_ring(route, 16);
   const auto given = cmdbus::command_id::generate();
@@ -56,7 +58,9 @@ TEST(StatusTable, ACommandGoesFromPendingToSettledUnderTheIdItWasGiven) {
   EXPECT_EQ(st->attempts, 2U);
   EXPECT_EQ(st->token.version, 7U);
   EXPECT_TRUE(st->settled());
-  EXPECT_GE(st->updated, st->accepted);
+  // Accepted: the time in the id, to the millisecond, from a clock that may lag by a tick.
+  EXPECT_GE(st->accepted, before - 50ms);
+  EXPECT_LE(st->updated, cmdbus::clock::now());
 }
 
 TEST(StatusTable, ACommandWaitingForARetryStaysKnownWhileItsWorkerLapsTheRing) {
@@ -132,14 +136,23 @@ TEST(StatusTable, ACommandNotYetPickedUpKeepsItsSlotWhileOthersLapTheRing) {
   EXPECT_EQ(latest->status, cmdbus::command_status::succeeded);
 }
 
-TEST(StatusTable, TheNilIdAndForeignIdsAreUnknown) {
+TEST(StatusTable, IdsItNeverAcceptedAreUnknown) {
   cmdbus::detail::status_table table(16);
   const auto ring = table.add_ring(route, 16);
-  (void)table.accept(ring, cmdbus::command_id::generate(), job_info(), false);
-  EXPECT_FALSE(table.find(cmdbus::command_id{}));
-  for (int i = 0; i < 1000; ++i) {
-    EXPECT_FALSE(table.find(cmdbus::command_id::generate()));
+  std::vector<cmdbus::command_id> accepted;
+  for (int i = 0; i < 100; ++i) {
+    accepted.push_back(table.accept(ring, cmdbus::command_id::generate(), job_info(), false));
   }
+  for (const auto& id : accepted) {
+    auto other = id.bytes();
+    other[15] ^= 1U;  // the same slot bytes but one: another ticket, or another command's id in the same slot
+    EXPECT_FALSE(table.find(cmdbus::command_id::from_bytes(other)));
+    other = id.bytes();
+    other[0] ^= 1U;  // the same slot, another time: not this command
+    EXPECT_FALSE(table.find(cmdbus::command_id::from_bytes(other)));
+    EXPECT_TRUE(table.find(id));
+  }
+  EXPECT_FALSE(table.find(cmdbus::command_id{}));  // (a guard: the nil id decodes to some slot of no ring, as a rule)
 }
 
 TEST(StatusTable, ACommandSettledWithoutRunningIsKnownWithItsOutcome) {
