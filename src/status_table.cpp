@@ -69,8 +69,7 @@ void status_table::forget(const command_id& id, bool keep_id) noexcept {
   if (const auto p = place_of(id); p.r != nullptr && !keep_id) {
     notice& n = p.r->notices[p.ticket & p.r->mask];
     auto seq = n.seq.load(std::memory_order_acquire);
-    const bool mine = n.id_hi.load(std::memory_order_relaxed) == half(id, 0) &&
-                      n.id_lo.load(std::memory_order_relaxed) == half(id, 8);
+    const bool mine = n.holds(id);
     if (mine && (seq & 1U) == 0 && n.seq.compare_exchange_strong(seq, seq | 1U, std::memory_order_acquire)) {
       std::atomic_thread_fence(std::memory_order_release);
       n.id_hi.store(0, std::memory_order_relaxed);
@@ -109,13 +108,8 @@ status_table::record* status_table::own_record(const command_id& id, bool requeu
   return rec.holds(id) && status != moved && status != free_slot ? &rec : nullptr;
 }
 
-void status_table::running(const command_id& id, const message_info& info, std::uint32_t attempt, std::uint64_t at,
-                           bool requeued) noexcept {
-  (void)running_in(id, info, attempt, at, requeued);
-}
-
-status_table::record* status_table::running_in(const command_id& id, const message_info& info, std::uint32_t attempt,
-                                               std::uint64_t at, bool requeued) noexcept {
+status_table::record* status_table::running(const command_id& id, const message_info& info, std::uint32_t attempt,
+                                            std::uint64_t at, bool requeued) noexcept {
   if (record* rec = own_record(id, requeued)) {
     rec->begin();
     rec->attempts.store(attempt, std::memory_order_relaxed);
@@ -173,9 +167,8 @@ void status_table::settle(const command_id& id, command_status status, const con
     // Settled without having run (abandoned at a stop): its record slot is taken now, from its notice.
     if (const auto p = place_of(id); p.r != nullptr && !read_overflow(id)) {
       const auto n = p.r->notices[p.ticket & p.r->mask].read();
-      if (n.hi == half(id, 0) && n.lo == half(id, 8)) {
-        running(id, *n.info, 0, now, false);
-        rec = own_record(id, false);
+      if (same_id(n.hi, n.lo, id)) {
+        rec = running(id, *n.info, 0, now, false);
       }
     }
   }
@@ -183,13 +176,7 @@ void status_table::settle(const command_id& id, command_status status, const con
     if (!error.empty()) {
       note_error(id, error);  // before the status says so: a reader that sees the status finds the text
     }
-    rec->begin();
-    rec->token_store.store(token.store, std::memory_order_relaxed);
-    rec->token_version.store(token.version, std::memory_order_relaxed);
-    rec->updated.store(now, std::memory_order_relaxed);
-    rec->has_error.store(rec->has_error.load(std::memory_order_relaxed) || !error.empty(), std::memory_order_relaxed);
-    rec->status.store(static_cast<std::uint8_t>(status), std::memory_order_relaxed);
-    rec->end();
+    rec->settle(status, token, now, !error.empty());
     return;
   }
   std::lock_guard lock(side_mutex_);
@@ -259,9 +246,9 @@ std::optional<command_state> status_table::find(const command_id& id) const {
   }
   const auto slot = p.ticket & p.r->mask;
   const auto n = p.r->notices[slot].read();
-  const bool noticed = n.hi == half(id, 0) && n.lo == half(id, 8) && n.info != nullptr;
+  const bool noticed = same_id(n.hi, n.lo, id) && n.info != nullptr;
   const auto rec = p.r->records[slot].read();
-  if (rec.hi == half(id, 0) && rec.lo == half(id, 8) && rec.status != free_slot) {
+  if (same_id(rec.hi, rec.lo, id) && rec.status != free_slot) {
     if (rec.status == moved) {
       return read_overflow(id);  // moved there after the first look
     }

@@ -87,6 +87,11 @@ inline std::uint64_t half(const command_id& id, std::size_t offset) noexcept {
   return h;
 }
 
+/// Whether the two words of a slot's id (`hi`, `lo`, as stored) are `id`.
+inline bool same_id(std::uint64_t hi, std::uint64_t lo, const command_id& id) noexcept {
+  return hi == half(id, 0) && lo == half(id, 8);
+}
+
 inline command_id from_halves(std::uint64_t hi, std::uint64_t lo) noexcept {
   std::array<unsigned char, 16> b{};
   std::memcpy(b.data(), &hi, sizeof hi);
@@ -106,6 +111,24 @@ inline void pause() noexcept {
 #else
   std::this_thread::yield();
 #endif
+}
+
+/// A consistent copy of what `copy` reads, under a sequence word that is odd while its writer writes (seqlock): retried
+/// while a writer is in the middle.
+template <class Word, class Copy>
+auto read_consistent(const std::atomic<Word>& sequence, Copy&& copy) noexcept {
+  for (;;) {
+    const auto s1 = sequence.load(std::memory_order_acquire);
+    if ((s1 & 1U) != 0) {
+      pause();
+      continue;
+    }
+    auto snapshot = copy();
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (sequence.load(std::memory_order_relaxed) == s1) {
+      return snapshot;
+    }
+  }
 }
 
 }  // namespace status_bits
@@ -133,9 +156,10 @@ class status_table {
   void forget(const command_id& id, bool keep_id) noexcept;
 
   // The worker's side. `requeued`: the command is a requeued dead letter (see accept).
-  /// Attempt `attempt` began at `at` (cycle_clock ticks).
-  void running(const command_id& id, const message_info& info, std::uint32_t attempt, std::uint64_t at,
-               bool requeued) noexcept;
+  /// Attempt `attempt` began at `at` (cycle_clock ticks). Returns the command's record (null if it is kept in the
+  /// overflow map).
+  record* running(const command_id& id, const message_info& info, std::uint32_t attempt, std::uint64_t at,
+                  bool requeued) noexcept;
   /// running() for the first attempt of a command that was not requeued, returning its record (null if the command is
   /// kept in the overflow map) for succeeded(), which then needs no second look-up.
   [[nodiscard]] record* start(std::uint32_t ring, const command_id& id, const message_info& info,
@@ -163,8 +187,6 @@ class status_table {
   };
 
   [[nodiscard]] place place_of(const command_id& id) const noexcept;
-  record* running_in(const command_id& id, const message_info& info, std::uint32_t attempt, std::uint64_t at,
-                     bool requeued) noexcept;
   /// The first attempt of `id` (or `attempt` 0: settling it unrun) takes `rec` (running).
   record* claim(record& rec, const command_id& id, const message_info& info, std::uint32_t attempt,
                 std::uint64_t at) noexcept;
@@ -204,19 +226,13 @@ struct alignas(32) status_table::notice {
     const message_info* info;
   };
   [[nodiscard]] snapshot read() const noexcept {
-    for (;;) {
-      const auto s1 = seq.load(std::memory_order_acquire);
-      if ((s1 & 1U) != 0) {
-        status_bits::pause();
-        continue;
-      }
-      snapshot s{id_hi.load(std::memory_order_relaxed), id_lo.load(std::memory_order_relaxed),
-                 info.load(std::memory_order_relaxed)};
-      std::atomic_thread_fence(std::memory_order_acquire);
-      if (seq.load(std::memory_order_relaxed) == s1) {
-        return s;
-      }
-    }
+    return status_bits::read_consistent(seq, [this] {
+      return snapshot{id_hi.load(std::memory_order_relaxed), id_lo.load(std::memory_order_relaxed),
+                      info.load(std::memory_order_relaxed)};
+    });
+  }
+  [[nodiscard]] bool holds(const command_id& id) const noexcept {
+    return status_bits::same_id(id_hi.load(std::memory_order_relaxed), id_lo.load(std::memory_order_relaxed), id);
   }
 };
 
@@ -240,8 +256,7 @@ struct alignas(64) status_table::record {
   }
   void end() noexcept { version.store(version.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
   [[nodiscard]] bool holds(const command_id& id) const noexcept {
-    return id_hi.load(std::memory_order_relaxed) == status_bits::half(id, 0) &&
-           id_lo.load(std::memory_order_relaxed) == status_bits::half(id, 8);
+    return status_bits::same_id(id_hi.load(std::memory_order_relaxed), id_lo.load(std::memory_order_relaxed), id);
   }
 
   struct snapshot {
@@ -253,22 +268,23 @@ struct alignas(64) status_table::record {
     bool has_error;
   };
   [[nodiscard]] snapshot read() const noexcept {
-    for (;;) {
-      const auto v1 = version.load(std::memory_order_acquire);
-      if ((v1 & 1U) != 0) {
-        status_bits::pause();
-        continue;
-      }
-      snapshot s{id_hi.load(std::memory_order_relaxed),    id_lo.load(std::memory_order_relaxed),
-                 updated.load(std::memory_order_relaxed),  token_version.load(std::memory_order_relaxed),
-                 info.load(std::memory_order_relaxed),     token_store.load(std::memory_order_relaxed),
-                 attempts.load(std::memory_order_relaxed), status.load(std::memory_order_relaxed),
-                 has_error.load(std::memory_order_relaxed)};
-      std::atomic_thread_fence(std::memory_order_acquire);
-      if (version.load(std::memory_order_relaxed) == v1) {
-        return s;
-      }
-    }
+    return status_bits::read_consistent(version, [this] {
+      return snapshot{id_hi.load(std::memory_order_relaxed),    id_lo.load(std::memory_order_relaxed),
+                      updated.load(std::memory_order_relaxed),  token_version.load(std::memory_order_relaxed),
+                      info.load(std::memory_order_relaxed),     token_store.load(std::memory_order_relaxed),
+                      attempts.load(std::memory_order_relaxed), status.load(std::memory_order_relaxed),
+                      has_error.load(std::memory_order_relaxed)};
+    });
+  }
+  /// Writes an outcome (the record holds its command).
+  void settle(command_status outcome, const consistency_token& token, std::uint64_t at, bool with_error) noexcept {
+    begin();
+    token_store.store(token.store, std::memory_order_relaxed);
+    token_version.store(token.version, std::memory_order_relaxed);
+    updated.store(at, std::memory_order_relaxed);
+    has_error.store(has_error.load(std::memory_order_relaxed) || with_error, std::memory_order_relaxed);
+    status.store(static_cast<std::uint8_t>(outcome), std::memory_order_relaxed);
+    end();
   }
 };
 
@@ -363,19 +379,14 @@ inline status_table::record* status_table::start(std::uint32_t ring_index, const
     ring& g = *rings_[ring_index];
     return claim(g.records[tag & g.mask], id, info, 1, at);  // a first attempt: no record yet
   }
-  return running_in(id, info, 1, at, false);
+  return running(id, info, 1, at, false);
 }
 
 inline std::uint64_t status_table::succeeded(record* entry, const command_id& id,
                                              const consistency_token& token) noexcept {
   const auto now = cycle_clock::now();
   if (entry != nullptr) {
-    entry->begin();
-    entry->token_store.store(token.store, std::memory_order_relaxed);
-    entry->token_version.store(token.version, std::memory_order_relaxed);
-    entry->updated.store(now, std::memory_order_relaxed);
-    entry->status.store(static_cast<std::uint8_t>(command_status::succeeded), std::memory_order_relaxed);
-    entry->end();
+    entry->settle(command_status::succeeded, token, now, false);
     return now;
   }
   try {
