@@ -26,6 +26,7 @@ struct local_route::space {
 struct local_route::worker {
   moodycamel::BlockingConcurrentQueue<parcel> queue;
   std::thread thread;
+  const local_route* route = nullptr;
   std::uint32_t status_ring = 0;  // this worker's ring in the status table
   // Written by this worker only (read by stats() and stop()); a cache line of their own.
   alignas(64) std::atomic<std::uint64_t> started{0};  // taken off the queue (run, held or abandoned)
@@ -65,6 +66,7 @@ local_route::local_route(cmdbus::bus& owner, status_table& status, const route_d
       space_(std::make_unique<space>()) {
   for (std::uint32_t i = 0; i < settings_.workers; ++i) {
     workers_.push_back(std::make_unique<worker>());
+    workers_.back()->route = this;
     workers_.back()->status_ring = status.add_ring(name_, settings_.capacity);
   }
   for (auto& w : workers_) {
@@ -76,12 +78,6 @@ local_route::~local_route() {
   std::vector<command_id> ignored;
   stop(std::nullopt, ignored);
 }
-
-namespace {
-// The route whose worker thread this is (null elsewhere): a handler sending to its own route must not wait for a
-// place that only its own worker could free.
-thread_local const local_route* own_route = nullptr;
-}  // namespace
 
 inline void local_route::take_place(const message_info& info, const command_id& id) {
   // One read-modify-write takes a place within the capacity and tells whether the route is stopping: stop() sets
@@ -141,11 +137,12 @@ void local_route::wait_for_place(const message_info& info, const command_id& id,
     if ((after >> 1) < settings_.capacity && waiting_senders_.load(std::memory_order_seq_cst) != 0) {
       space_->slots.signal();
     }
-    if (own_route == this && own_worker != nullptr && own_worker->unreleased != 0) {
+    const bool own = on_own_worker();
+    if (own && own_worker->unreleased != 0) {
       release_places(*own_worker);  // a handler sending to its own route: its worker's finished places first
       continue;
     }
-    if (!settings_.reject_when_full && own_route != this) {
+    if (!settings_.reject_when_full && !own) {
       // Wait for a worker to free places (or for stop). Registered before looking again, so that a worker that frees
       // places after the look sees this sender waiting and signals.
       if (!deadline) {
@@ -162,7 +159,7 @@ void local_route::wait_for_place(const message_info& info, const command_id& id,
         continue;
       }
     }
-    if (own_route == this && !settings_.reject_when_full) {
+    if (own && !settings_.reject_when_full) {
       throw queue_full_error(
           fmt::format("cmdbus: route '{}' is full (capacity {}); command '{}' {} was sent by a handler on this route's "
                       "own worker, which cannot wait for a place only the route's workers could free: raise the "
@@ -181,7 +178,7 @@ void local_route::wait_for_place(const message_info& info, const command_id& id,
 }
 
 bool local_route::on_own_worker() const noexcept {
-  return own_route == this;
+  return own_worker != nullptr && own_worker->route == this;
 }
 
 void local_route::release(std::uint64_t n) noexcept {
@@ -193,7 +190,6 @@ void local_route::release(std::uint64_t n) noexcept {
 
 void local_route::work(worker& w) {
   on_worker_thread = true;
-  own_route = this;
   own_worker = &w;
   constexpr std::size_t batch = 32;
   constexpr std::chrono::milliseconds idle_wake{50};
@@ -232,26 +228,14 @@ void local_route::work(worker& w) {
         }
       }
       w.add(w.started);
-      if (p.heavy != nullptr) {
-        if (giving_up()) {
-          abandon(w, p.take_envelope());
-        } else {
-          admit(w, p.take_envelope());
-        }
-        w.clock = cycle_clock::now();  // the next parcel starts now, not when the batch began
-      } else if (giving_up()) {
-        const command_id id = p.id;
-        if (auto e = bus_->unpack(p)) {
-          abandon(w, std::move(e));
-        } else {  // lost (reported: status failed); it did not run
-          {
-            std::lock_guard lock(not_run_mutex_);
-            not_run_.push_back(id);
-          }
-          w.add(w.abandoned);
-          finish(w);
-        }
+      if (giving_up()) {
+        const command_id id = p.heavy != nullptr ? p.heavy->id : p.id;
+        auto e = p.heavy != nullptr ? p.take_envelope() : bus_->unpack(p);
         p.reset();
+        abandon(w, id, std::move(e));
+      } else if (p.heavy != nullptr) {
+        admit(w, p.take_envelope());
+        w.clock = cycle_clock::now();  // the next parcel starts now, not when the batch began
       } else {
         admit(w, p);
       }
@@ -411,24 +395,28 @@ bool local_route::giving_up() const noexcept {
 void local_route::give_up(worker& w) {
   for (auto& [due, e] : w.due) {
     w.remove(w.waiting);
-    abandon(w, std::move(e));
+    const command_id id = e->id;
+    abandon(w, id, std::move(e));
   }
   w.due.clear();
   for (auto& [key, list] : w.held) {
     for (auto& e : list) {
       w.remove(w.waiting);
-      abandon(w, std::move(e));
+      const command_id id = e->id;
+      abandon(w, id, std::move(e));
     }
   }
   w.held.clear();
 }
 
-void local_route::abandon(worker& w, std::unique_ptr<envelope> e) {
+void local_route::abandon(worker& w, command_id id, std::unique_ptr<envelope> e) {
   {
     std::lock_guard lock(not_run_mutex_);
-    not_run_.push_back(e->id);
+    not_run_.push_back(id);
   }
-  bus_->abandon(std::move(e), name_);
+  if (e != nullptr) {
+    bus_->abandon(std::move(e), name_);
+  }
   w.add(w.abandoned);
   finish(w);
 }
@@ -489,7 +477,7 @@ route_stats local_route::stats() const {
     held_back += done > released ? done - released : 0;
     s.waiting_retry += w->waiting.load(std::memory_order_acquire);
     s.retries += w->retries.load(std::memory_order_acquire);
-    s.completed += w->finished.load(std::memory_order_acquire) - w->abandoned.load(std::memory_order_acquire);
+    s.completed += done - w->abandoned.load(std::memory_order_acquire);
   }
   const auto admitted = producers_.state.load(std::memory_order_acquire) >> 1;
   s.in_flight = admitted > held_back ? admitted - held_back : 0;

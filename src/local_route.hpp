@@ -61,7 +61,8 @@ class local_route final : public route {
   /// Gives the places of the commands `w` finished back.
   void release_places(worker& w) noexcept;
   void give_up(worker& w);
-  void abandon(worker& w, std::unique_ptr<envelope> e);
+  /// Not run: the stop deadline passed. `e` is null when the command was lost on the way (already reported).
+  void abandon(worker& w, command_id id, std::unique_ptr<envelope> e);
   /// Takes a place within the capacity (waiting for one with full = "block"), or throws stopping / queue full.
   void take_place(const message_info& info, const command_id& id);
   /// take_place() when its first try (`first`: the state word before it) found the route full or stopping.
@@ -85,7 +86,9 @@ class local_route final : public route {
   alignas(64) std::atomic<std::uint64_t> waiting_senders_{0};
   std::uint64_t release_batch_;  // how many finished commands' places a worker gives back at once
   std::unique_ptr<space> space_;
-  static thread_local worker* own_worker;  // the worker whose thread this is, if any (see take_place)
+  // The worker whose thread this is, if any: a handler sending to its own route must not wait for a place that only
+  // its own worker could free (see wait_for_place), and stop() must not join its own thread.
+  static thread_local worker* own_worker;
   // A copy of the stop bit of producers_.state on a line of its own: the workers read it for every command, and the
   // state line is written by every send.
   alignas(64) std::atomic<bool> stopping_{false};
