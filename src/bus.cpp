@@ -230,17 +230,10 @@ std::unique_ptr<detail::envelope> bus::unpack(detail::parcel& p, std::exception_
   try {
     return p.ops->unpack(*this, p);
   } catch (...) {  // out of memory, or its partition_key() threw: it cannot wait nor become a dead letter
-    const std::exception_ptr cause = std::current_exception();
     const auto& info = *slots_[type].info;
     state_->unobserved_failures.fetch_add(1, std::memory_order_relaxed);
     try {
-      std::string lost = "out of memory";
-      try {
-        std::rethrow_exception(cause);
-      } catch (const std::exception& x) {
-        lost = x.what();
-      } catch (...) {  // NOLINT(bugprone-empty-catch): described as out of memory
-      }
+      const std::string lost = error(std::current_exception(), info.wire_name, id, 1).message();
       const std::string why = failure != nullptr ? error(failure, info.wire_name, id, 1).describe() : "";
       state_->status->settle(id, command_status::failed, consistency_token{id}, "lost: " + lost, false);
       spdlog::critical("cmdbus: could not keep command '{}' {} on its way ({}); it is lost{}{}", info.wire_name,
@@ -296,6 +289,7 @@ void bus::bury(std::unique_ptr<detail::envelope> e) noexcept {
   st.unobserved_failures.fetch_add(1, std::memory_order_relaxed);
   const command_id id = e->id;
   const bool requeued = e->requeued;
+  const std::string_view command = e->target->info->wire_name;
   std::string described = "(out of memory describing it)";
   try {
     const error& err = *e->last_error;
@@ -322,14 +316,8 @@ void bus::bury(std::unique_ptr<detail::envelope> e) noexcept {
       st.status->settle(id, command_status::dead, consistency_token{id}, message, requeued);
     });
   } catch (...) {
-    std::string why = "an exception not derived from std::exception";
     try {
-      throw;
-    } catch (const std::exception& failure) {
-      why = failure.what();
-    } catch (...) {  // NOLINT(bugprone-empty-catch): described above
-    }
-    try {
+      const std::string why = error(std::current_exception(), command, id, 0).message();
       st.status->settle(id, command_status::failed, consistency_token{id}, "lost: the dead letter store refused it",
                         requeued);
       spdlog::critical("cmdbus: the dead letter store refused {} ({}); the command is lost: {}", id.to_string(), why,

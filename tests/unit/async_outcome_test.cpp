@@ -52,6 +52,15 @@ std::string one_worker(std::string_view command, const std::string& extra = "") 
          "\" = \"work\"\n";
 }
 
+/// Opens `g` (where the running command waits) once `bus.stop()` has begun: that command then ends after the stop's
+/// deadline (now), and nothing queued behind it starts.
+std::thread open_once_stopping(cmdbus::bus& bus, gate& g) {
+  return std::thread([&bus, &g] {
+    EXPECT_TRUE(eventually([&] { return bus.queue_stats().at(0).stopping; }));
+    g.open();
+  });
+}
+
 cmdbus::retry_policy quick_retries(std::uint32_t attempts, std::chrono::milliseconds delay) {
   cmdbus::retry_policy p;
   p.max_attempts = attempts;
@@ -380,11 +389,7 @@ TEST(AsyncOutcome, StopWithADeadlineListsWhatDidNotRunAndLosesNothing) {
   }
   auto waiting = bus.send(Job{6});
 
-  std::thread opener([&] {
-    // The running command ends only once stop() has begun, and its deadline (now) has passed.
-    EXPECT_TRUE(eventually([&] { return bus.queue_stats().at(0).stopping; }));
-    g.open();
-  });
+  std::thread opener = open_once_stopping(bus, g);
   const auto report = bus.stop(cmdbus::clock::now());
   opener.join();
 
@@ -742,13 +747,9 @@ TEST(AsyncOutcome, CommandsCarriedByValueThatDidNotRunAtTheStopDeadlineAreDeadLe
   ASSERT_TRUE(eventually([&] { return entered.load(); }));
   const std::string text = "second, long enough to live on the heap rather than in the string itself";
   const auto second = bus.post(Note{text});
-  std::thread release([&] {
-    // "first" ends only once stop() has begun, and its deadline (now) has passed: "second" never starts.
-    EXPECT_TRUE(eventually([&] { return bus.queue_stats().at(0).stopping; }));
-    open.open();
-  });
+  std::thread opener = open_once_stopping(bus, open);
   const auto report = bus.stop(cmdbus::clock::now());
-  release.join();
+  opener.join();
   ASSERT_EQ(report.not_run.size(), 1U);
   EXPECT_EQ(report.not_run[0], second);
   EXPECT_EQ(ran.load(), 1);

@@ -58,8 +58,8 @@ struct alignas(64) parcel {
   /// Whether an M travels by value.
   template <class M>
   static constexpr bool carries =
-      sizeof(M) <= inline_size &&
-      alignof(M) <= inline_align&& std::is_nothrow_move_constructible_v<M>&& std::is_nothrow_destructible_v<M>;
+      std::conjunction_v<std::bool_constant<sizeof(M) <= inline_size && alignof(M) <= inline_align>,
+                         std::is_nothrow_move_constructible<M>, std::is_nothrow_destructible<M>>;
 
   parcel() noexcept = default;
   explicit parcel(std::unique_ptr<envelope> e) noexcept : heavy(e.release()) {}

@@ -22,7 +22,8 @@ class route {
   virtual ~route() = default;
 
   /// Takes the command (leaving `p` empty) and returns the id it keeps (routes that track status may tag it), or
-  /// throws (queue full, stopping) leaving `p` as it was. A heavy parcel's key is the one in its envelope.
+  /// throws (queue full, stopping) leaving `p` as it was. `key` decides its worker (enqueue_envelope passes the
+  /// envelope's).
   virtual command_id enqueue(parcel& p, partition key) = 0;
   [[nodiscard]] virtual const std::string& name() const noexcept = 0;
   /// How long execute() waits for the outcome of a command without a deadline.
