@@ -282,7 +282,9 @@ struct alignas(64) status_table::record {
     token_store.store(token.store, std::memory_order_relaxed);
     token_version.store(token.version, std::memory_order_relaxed);
     updated.store(at, std::memory_order_relaxed);
-    has_error.store(has_error.load(std::memory_order_relaxed) || with_error, std::memory_order_relaxed);
+    if (with_error) {
+      has_error.store(true, std::memory_order_relaxed);
+    }
     status.store(static_cast<std::uint8_t>(outcome), std::memory_order_relaxed);
     end();
   }
