@@ -1,6 +1,6 @@
 # Install rules and the CMake package, so that consumers can write
 #   find_package(cmdbus REQUIRED)
-#   target_link_libraries(app PRIVATE cmdbus::core)
+#   target_link_libraries(app PRIVATE cmdbus::cmdbus)   # or cmdbus::core without the local route kind
 # Included from the root CMakeLists.txt when CMDBUS_INSTALL is ON (the default when cmdbus is the top-level project).
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
@@ -16,7 +16,9 @@ install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/cmdbus"
 # The include directory comes from cmdbus_core's own $<INSTALL_INTERFACE:...>; cmdbus_project_options is linked
 # through $<BUILD_INTERFACE:...> and is therefore not part of the export.
 # The stores are separate targets in the same package: cmdbus::sqlite, cmdbus::postgres, when built.
-set(_cmdbus_installed_targets cmdbus_core)
+set(_cmdbus_installed_targets cmdbus_core cmdbus_local cmdbus)
+install(DIRECTORY "${PROJECT_SOURCE_DIR}/transports/local/include/cmdbus" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
+        COMPONENT cmdbus_development FILES_MATCHING PATTERN "*.hpp")
 set(CMDBUS_PACKAGE_HAS_SQLITE OFF)
 set(CMDBUS_PACKAGE_HAS_POSTGRES OFF)
 if(TARGET cmdbus_sqlite)

@@ -132,6 +132,22 @@ bus_builder& bus_builder::dead_letters(std::shared_ptr<dead_letter_store> store)
   return *this;
 }
 
+bus_builder& bus_builder::route_kind(std::shared_ptr<cmdbus::route_kind> kind) {
+  if (kind == nullptr) {
+    throw registration_error("cmdbus: bus_builder::route_kind() needs a kind, not null");
+  }
+  for (const auto& k : state_->kinds) {
+    if (k->name() == kind->name()) {
+      throw registration_error(
+          fmt::format("cmdbus: bus_builder::route_kind(): a route kind named '{}' is already registered on this "
+                      "builder",
+                      kind->name()));
+    }
+  }
+  state_->kinds.push_back(std::move(kind));
+  return *this;
+}
+
 bus_builder& bus_builder::status_retention(std::size_t commands) {
   state_->status_retention = commands;
   return *this;

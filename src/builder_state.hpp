@@ -10,6 +10,7 @@
 
 #include "cmdbus/builder.hpp"
 #include "cmdbus/dead_letters.hpp"
+#include "cmdbus/route_kind.hpp"
 
 namespace cmdbus {
 
@@ -37,7 +38,8 @@ struct bus_builder::state {
   std::vector<message_registration> messages;  // registration order
   std::vector<event_registration> events;
   std::vector<std::shared_ptr<middleware>> global;
-  std::shared_ptr<dead_letter_store> dead_letters;  // null: in memory
+  std::shared_ptr<dead_letter_store> dead_letters;         // null: in memory
+  std::vector<std::shared_ptr<cmdbus::route_kind>> kinds;  // registered on this builder (over the default ones)
   std::size_t status_retention = 10000;
   std::optional<std::filesystem::path> config_path;
   std::optional<std::pair<std::string, std::string>> config_text;  // text, origin

@@ -11,13 +11,12 @@
 #include <thread>
 
 #include "builder_state.hpp"
+#include "cmdbus/detail/cycle_clock.hpp"
 #include "cmdbus/transaction_middleware.hpp"
 #include "cmdbus/unit_of_work.hpp"
 #include "cmdbus/validation.hpp"
-#include "cycle_clock.hpp"
-#include "local_route.hpp"
+#include "cmdbus/worker.hpp"
 #include "route_resolver.hpp"
-#include "status_table.hpp"
 
 namespace cmdbus {
 
@@ -31,13 +30,23 @@ struct bus::state {
   std::vector<std::vector<bus_builder::state::subscriber>> after_commit;  // per event index
   std::atomic<std::uint64_t> after_commit_failures{0};
   std::vector<std::shared_ptr<middleware>> owned_middleware;
-  std::vector<route_entry> routes;
+  std::vector<route_entry> entries;
   std::atomic<std::uint64_t> unobserved_failures{0};
   std::vector<const transaction_middleware*> stores;  // read-model versions, for queries with at_least(token)
-  std::unique_ptr<detail::status_table> status;
   std::unique_ptr<dead_letter_queue> dead_letters;
+  std::unique_ptr<worker_host> host;  // what the routes' workers use of this bus
   // Last, so destroyed first: workers stop before the handlers and tables they use go away.
-  std::vector<std::unique_ptr<detail::local_route>> local_routes;
+  std::vector<std::unique_ptr<route>> routes;
+
+  /// The route that knows `id`, if any.
+  [[nodiscard]] const route* owner_of(const command_id& id) const {
+    for (const auto& r : routes) {
+      if (r->status(id)) {
+        return r.get();
+      }
+    }
+    return nullptr;
+  }
 };
 
 namespace {
@@ -63,7 +72,7 @@ bus::bus(bus_builder builder) : state_(std::make_unique<state>()) {
     }
     throw config_error(text);
   }
-  st.routes = std::move(resolved.entries);
+  st.entries = std::move(resolved.entries);
 
   // Lay out the tables. Infos are stored first, so the pointers into st.infos stay valid.
   std::uint32_t max_index = 0;
@@ -135,16 +144,16 @@ bus::bus(bus_builder builder) : state_(std::make_unique<state>()) {
     }
   }
 
-  st.status = std::make_unique<detail::status_table>(regs.status_retention);
   st.dead_letters = std::make_unique<dead_letter_queue>(
       *this, regs.dead_letters != nullptr ? regs.dead_letters : make_memory_dead_letter_store());
 
   // Asynchronous routes: their workers start now, and each command routed there points at its route.
-  for (const auto& def : resolved.local_routes) {
-    st.local_routes.push_back(std::make_unique<detail::local_route>(*this, *st.status, def));
+  st.host = std::make_unique<worker_host>(*this);
+  for (auto& planned : resolved.routes) {
+    st.routes.push_back(planned.plan->start(planned.name, *st.host));
   }
-  for (const auto& entry : st.routes) {
-    for (const auto& r : st.local_routes) {
+  for (const auto& entry : st.entries) {
+    for (const auto& r : st.routes) {
       if (r->name() != entry.route) {
         continue;
       }
@@ -166,8 +175,7 @@ bus::~bus() {
 
 namespace {
 
-stop_report stop_routes(std::vector<std::unique_ptr<detail::local_route>>& routes,
-                        std::optional<clock::time_point> give_up_at) {
+stop_report stop_routes(std::vector<std::unique_ptr<route>>& routes, std::optional<clock::time_point> give_up_at) {
   const bool own_worker = std::any_of(routes.begin(), routes.end(), [](const auto& r) { return r->on_own_worker(); });
   if (own_worker) {
     throw std::logic_error(
@@ -179,7 +187,9 @@ stop_report stop_routes(std::vector<std::unique_ptr<detail::local_route>>& route
     r->stop_accepting(give_up_at);
   }
   for (auto& r : routes) {
-    report.completed += r->stop(give_up_at, report.not_run);
+    auto part = r->stop(give_up_at);
+    report.completed += part.completed;
+    report.not_run.insert(report.not_run.end(), part.not_run.begin(), part.not_run.end());
   }
   return report;
 }
@@ -187,11 +197,11 @@ stop_report stop_routes(std::vector<std::unique_ptr<detail::local_route>>& route
 }  // namespace
 
 stop_report bus::stop() {
-  return stop_routes(state_->local_routes, std::nullopt);
+  return stop_routes(state_->routes, std::nullopt);
 }
 
 stop_report bus::stop(clock::time_point give_up_at) {
-  return stop_routes(state_->local_routes, give_up_at);
+  return stop_routes(state_->routes, give_up_at);
 }
 
 std::uint64_t bus::unobserved_failures() const noexcept {
@@ -199,7 +209,12 @@ std::uint64_t bus::unobserved_failures() const noexcept {
 }
 
 std::optional<command_state> bus::status(const command_id& id) const {
-  return state_->status->find(id);
+  for (const auto& r : state_->routes) {
+    if (auto found = r->status(id)) {
+      return found;
+    }
+  }
+  return std::nullopt;
 }
 
 dead_letter_queue& bus::dead_letters() noexcept {
@@ -208,17 +223,14 @@ dead_letter_queue& bus::dead_letters() noexcept {
 
 std::vector<route_stats> bus::queue_stats() const {
   std::vector<route_stats> out;
-  for (const auto& r : state_->local_routes) {
+  for (const auto& r : state_->routes) {
     out.push_back(r->stats());
   }
   return out;
 }
 
 void bus::on_succeeded(detail::envelope& e, const consistency_token& token) noexcept {
-  try {
-    state_->status->settle(e.id, command_status::succeeded, token, {}, e.requeued);
-  } catch (...) {  // NOLINT(bugprone-empty-catch): the status is advisory; the caller's outcome must still arrive
-  }
+  e.target->async->note_settled(e.id, command_status::succeeded, token, {}, e.requeued);
   if (e.completion != nullptr) {
     e.completion->set_token(token);
   }
@@ -235,7 +247,7 @@ std::unique_ptr<detail::envelope> bus::unpack(detail::parcel& p, std::exception_
     try {
       const std::string lost = error(std::current_exception(), info.wire_name, id, 1).message();
       const std::string why = failure != nullptr ? error(failure, info.wire_name, id, 1).describe() : "";
-      state_->status->settle(id, command_status::failed, consistency_token{id}, "lost: " + lost, false);
+      slots_[type].async->note_settled(id, command_status::failed, consistency_token{id}, "lost: " + lost, false);
       spdlog::critical("cmdbus: could not keep command '{}' {} on its way ({}); it is lost{}{}", info.wire_name,
                        id.to_string(), lost, why.empty() ? "" : ": ", why);
     } catch (...) {  // NOLINT(bugprone-empty-catch): nothing is left to report with
@@ -261,12 +273,12 @@ detail::parcel_run bus::on_parcel_failed(detail::parcel& p, std::uint64_t starte
 detail::run_outcome bus::on_failed(detail::envelope& e, const context& ctx, std::exception_ptr failure) noexcept {
   error err(std::move(failure), e.target->info->wire_name, e.id, e.attempts);
   if (const auto delay = ctx.retry_after(); delay.count() >= 0) {
+    e.target->async->note_retrying(e.id, err.message(), e.requeued);
     try {
-      state_->status->retrying(e.id, err.message(), e.requeued);
       spdlog::debug("cmdbus: '{}' {} failed on attempt {} ({}); retrying in {} ms", err.command_name(),
                     e.id.to_string(), e.attempts, err.message(),
                     std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
-    } catch (...) {  // NOLINT(bugprone-empty-catch): the status and the log line are advisory; the retry stands
+    } catch (...) {  // NOLINT(bugprone-empty-catch): the log line is advisory; the retry stands
     }
     e.last_error = std::make_unique<error>(std::move(err));
     return {detail::run_outcome::kind::retry, delay};
@@ -275,13 +287,10 @@ detail::run_outcome bus::on_failed(detail::envelope& e, const context& ctx, std:
     e.last_error = std::make_unique<error>(std::move(err));
     return {detail::run_outcome::kind::dead, {}};
   }
-  try {
-    state_->status->settle(e.id, command_status::failed, consistency_token{e.id}, err.message(), e.requeued);
-  } catch (...) {  // NOLINT(bugprone-empty-catch): the status is advisory; the caller must still get the error
-  }
+  e.target->async->note_settled(e.id, command_status::failed, consistency_token{e.id}, err.message(), e.requeued);
   e.completion->set_token(consistency_token{e.id});
   e.completion->fail(std::move(err));
-  return {};
+  return {detail::run_outcome::kind::failed, {}};
 }
 
 void bus::bury(std::unique_ptr<detail::envelope> e) noexcept {
@@ -290,6 +299,7 @@ void bus::bury(std::unique_ptr<detail::envelope> e) noexcept {
   const command_id id = e->id;
   const bool requeued = e->requeued;
   const std::string_view command = e->target->info->wire_name;
+  route& owner = *e->target->async;
   std::string described = "(out of memory describing it)";
   try {
     const error& err = *e->last_error;
@@ -297,7 +307,7 @@ void bus::bury(std::unique_ptr<detail::envelope> e) noexcept {
     dead_letter d;
     d.id = id;
     d.command = e->target->info->wire_name;
-    d.route = e->target->async->name();
+    d.route = owner.name();
     if (e->keyed && e->target->info->partition_key != nullptr) {
       d.partition_key = e->target->info->partition_key(e->payload);
     }
@@ -313,13 +323,13 @@ void bus::bury(std::unique_ptr<detail::envelope> e) noexcept {
     std::string message = d.error;
     spdlog::error("cmdbus: command failed with nobody waiting; it is now a dead letter: {}", described);
     st.dead_letters->add({std::move(d), std::move(e)}, [&] {
-      st.status->settle(id, command_status::dead, consistency_token{id}, message, requeued);
+      owner.note_settled(id, command_status::dead, consistency_token{id}, message, requeued);
     });
   } catch (...) {
     try {
       const std::string why = error(std::current_exception(), command, id, 0).message();
-      st.status->settle(id, command_status::failed, consistency_token{id}, "lost: the dead letter store refused it",
-                        requeued);
+      owner.note_settled(id, command_status::failed, consistency_token{id}, "lost: the dead letter store refused it",
+                         requeued);
       spdlog::critical("cmdbus: the dead letter store refused {} ({}); the command is lost: {}", id.to_string(), why,
                        described);
     } catch (...) {  // NOLINT(bugprone-empty-catch): nothing is left to report with
@@ -346,20 +356,14 @@ void bus::abandon(std::unique_ptr<detail::envelope> e, std::string_view route) n
     if (e->last_error != nullptr) {
       bury(std::move(e));
     } else {  // no memory for the error, let alone a dead letter: at least its status says it did not run
-      try {
-        state_->status->settle(e->id, command_status::failed, consistency_token{e->id}, "stopped before it ran",
-                               e->requeued);
-      } catch (...) {  // NOLINT(bugprone-empty-catch): nothing is left to report with
-      }
+      e->target->async->note_settled(e->id, command_status::failed, consistency_token{e->id}, "stopped before it ran",
+                                     e->requeued);
     }
     return;
   }
-  try {
-    state_->status->settle(e->id, command_status::failed, consistency_token{e->id},
-                           e->last_error != nullptr ? e->last_error->message() : std::string_view{"stopped"},
-                           e->requeued);
-  } catch (...) {  // NOLINT(bugprone-empty-catch): the status is advisory; the waiting caller must be told below
-  }
+  e->target->async->note_settled(e->id, command_status::failed, consistency_token{e->id},
+                                 e->last_error != nullptr ? e->last_error->message() : std::string_view{"stopped"},
+                                 e->requeued);
   e->completion->set_token(consistency_token{e->id});
   e->completion->fail(e->last_error != nullptr ? *e->last_error : error(why, {}, e->id, e->attempts));
 }
@@ -397,7 +401,8 @@ void bus::await_consistency(const dispatch_options& options, std::string_view qu
   const auto until = options.deadline.value_or(clock::now() + 10s);
   consistency_token target = *options.at_least;
   if (!target.command.is_nil()) {
-    if (const auto st = state_->status->wait_settled(target.command, until)) {
+    const route* owner = state_->owner_of(target.command);
+    if (const auto st = owner != nullptr ? owner->wait_settled(target.command, until) : std::nullopt) {
       if (!st->settled()) {
         throw consistency_timeout_error(fmt::format(
             "cmdbus: query '{}' waited for command '{}' {} on route '{}' to commit, but it was still {} (attempt {}) "
@@ -443,7 +448,7 @@ void bus::throw_execute_timeout(const detail::slot& s, command_id id, std::chron
 }
 
 const std::vector<route_entry>& bus::routes() const noexcept {
-  return state_->routes;
+  return state_->entries;
 }
 
 std::span<const message_info* const> bus::messages() const noexcept {
@@ -578,6 +583,32 @@ void invocation::throw_result_mismatch() const {
       fmt::format("cmdbus: a middleware called set_result() on '{}' with a type other than "
                   "its result type",
                   message().wire_name));
+}
+
+}  // namespace cmdbus
+
+namespace cmdbus {
+
+// ---- the worker interface (cmdbus/worker.hpp) --------------------------------------------------------------------
+
+const message_info& worker_host::info(std::uint32_t type_index) const noexcept {
+  return *bus_->slots_[type_index].info;
+}
+
+std::unique_ptr<detail::envelope> worker_host::unpack(detail::parcel& p, std::exception_ptr failure) noexcept {
+  return bus_->unpack(p, std::move(failure));
+}
+
+void worker_host::bury(std::unique_ptr<detail::envelope> e) noexcept {
+  bus_->bury(std::move(e));
+}
+
+void worker_host::abandon(std::unique_ptr<detail::envelope> e, std::string_view route) noexcept {
+  bus_->abandon(std::move(e), route);
+}
+
+std::size_t worker_host::status_retention() const noexcept {
+  return bus_->state_->registrations.status_retention;
 }
 
 }  // namespace cmdbus

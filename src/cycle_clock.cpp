@@ -1,4 +1,4 @@
-#include "cycle_clock.hpp"
+#include "cmdbus/detail/cycle_clock.hpp"
 
 #include <thread>
 

@@ -6,7 +6,7 @@
 #include <bit>
 #include <cmath>
 
-#include "cycle_clock.hpp"
+#include "cmdbus/detail/cycle_clock.hpp"
 
 namespace cmdbus {
 

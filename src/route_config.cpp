@@ -5,7 +5,6 @@
 
 #include <algorithm>
 
-#include <toml++/toml.h>
 #include <fstream>
 #include <sstream>
 
@@ -14,61 +13,13 @@
 namespace cmdbus::detail {
 namespace {
 
-// Keys each table may hold today. Later routes add keys here; files written against this schema stay valid.
+// Keys each table may hold. A route's keys beyond `kind` are its kind's (route_kind::keys()).
 // [store] belongs to the application (which store, where): cmdbus reads it only through the store helpers.
 const std::vector<std::string_view> top_level_keys{"commands", "routes", "store"};
 const std::vector<std::string_view> command_table_keys{"route"};
-const std::vector<std::string_view> sync_route_keys{"kind"};
-const std::vector<std::string_view> local_route_keys{"kind", "workers",          "capacity",
-                                                     "full", "block_timeout_ms", "execute_timeout_ms"};
 
 config_location at(const std::string& source, const toml::source_region& region) {
-  return config_location{source, static_cast<std::uint32_t>(region.begin.line)};
-}
-
-/// An integer setting in [low, high]; a problem (and the default kept) otherwise.
-void read_uint(const toml::table& t, std::string_view key, std::uint32_t low, std::uint32_t high, std::uint32_t& out,
-               const std::string& route, const std::string& source, std::vector<std::string>& problems) {
-  const auto* node = t.get(key);
-  if (node == nullptr) {
-    return;
-  }
-  const auto* v = node->as_integer();
-  if (v == nullptr || v->get() < low || v->get() > high) {
-    problems.push_back(fmt::format("{}: [routes.{}] {} must be a whole number from {} to {}",
-                                   at(source, node->source()).to_string(), route, key, low, high));
-    return;
-  }
-  out = static_cast<std::uint32_t>(v->get());
-}
-
-std::string type_of(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-    case toml::node_type::floating_point:
-      return "a number";
-    case toml::node_type::boolean:
-      return "a boolean";
-    default:
-      return "a date or time";
-  }
-}
-
-void check_keys(const toml::table& table, const std::vector<std::string_view>& allowed, std::string_view where,
-                const std::string& source, std::vector<std::string>& problems) {
-  for (auto&& [key, value] : table) {
-    const auto k = key.str();
-    if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
-      problems.push_back(fmt::format("{}: unknown key '{}' in {}{}", at(source, key.source()).to_string(), k, where,
-                                     did_you_mean(k, allowed)));
-    }
-  }
+  return location_of(source, region);
 }
 
 void read_commands(const toml::table& commands, const std::string& source, route_config& out,
@@ -117,30 +68,12 @@ void read_routes(const toml::table& routes, const std::string& source, route_con
       continue;
     }
     const auto* kind = t->get_as<std::string>("kind");
-    const bool local = kind != nullptr && kind->get() == "local";
-    check_keys(*t, local ? local_route_keys : sync_route_keys, fmt::format("[routes.{}]", name), source, problems);
     if (kind == nullptr) {
-      problems.push_back(
-          fmt::format("{}: [routes.{}] needs `kind = \"sync\"` or `kind = \"local\"`", loc.to_string(), name));
+      problems.push_back(fmt::format("{}: [routes.{}] needs `kind = \"...\"` (sync, or a route kind such as local)",
+                                     loc.to_string(), name));
       continue;
     }
-    route_definition def{name, kind->get(), loc, {}};
-    if (local) {
-      auto& l = def.local;
-      read_uint(*t, "workers", 1, 256, l.workers, name, source, problems);
-      read_uint(*t, "capacity", 1, 10'000'000, l.capacity, name, source, problems);
-      read_uint(*t, "block_timeout_ms", 0, 3'600'000, l.block_timeout_ms, name, source, problems);
-      read_uint(*t, "execute_timeout_ms", 1, 86'400'000, l.execute_timeout_ms, name, source, problems);
-      if (const auto* full = t->get("full")) {
-        const auto* s = full->as_string();
-        if (s == nullptr || (s->get() != "block" && s->get() != "reject")) {
-          problems.push_back(fmt::format("{}: [routes.{}] full must be \"block\" or \"reject\"",
-                                         at(source, full->source()).to_string(), name));
-        } else {
-          l.reject_when_full = s->get() == "reject";
-        }
-      }
-    }
+    route_definition def{name, kind->get(), loc, t};
     out.routes.push_back(std::move(def));
   }
 }
@@ -151,9 +84,43 @@ std::string config_location::to_string() const {
   return fmt::format("{}:{}", source, line);
 }
 
+config_location location_of(const std::string& source, const toml::source_region& region) {
+  return config_location{source, static_cast<std::uint32_t>(region.begin.line)};
+}
+
+std::string type_of(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+    case toml::node_type::floating_point:
+      return "a number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    default:
+      return "a date or time";
+  }
+}
+
+void check_keys(const toml::table& table, const std::vector<std::string_view>& allowed, std::string_view where,
+                const std::string& source, std::vector<std::string>& problems) {
+  for (auto&& [key, value] : table) {
+    const auto k = key.str();
+    if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
+      problems.push_back(fmt::format("{}: unknown key '{}' in {}{}", location_of(source, key.source()).to_string(), k,
+                                     where, did_you_mean(k, allowed)));
+    }
+  }
+}
+
 route_config parse_route_config(std::string_view text, const std::string& source, std::vector<std::string>& problems) {
   route_config out;
-  toml::table doc;
+  out.document = std::make_shared<toml::table>();
+  toml::table& doc = *out.document;
   try {
     doc = toml::parse(text, source);
   } catch (const toml::parse_error& e) {

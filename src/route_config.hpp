@@ -4,9 +4,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <toml++/toml.h>
 
 namespace cmdbus::detail {
 
@@ -22,26 +25,26 @@ struct command_rule {
   config_location at;
 };
 
-/// The settings of a `local` route (in-process workers).
-struct local_route_settings {
-  std::uint32_t workers = 2;
-  std::uint32_t capacity = 1024;  // commands queued or running at most
-  bool reject_when_full = false;  // full = "reject"; else "block" (up to block_timeout, then an error)
-  std::uint32_t block_timeout_ms = 1000;
-  std::uint32_t execute_timeout_ms = 30000;  // how long execute() waits for the outcome without a deadline
-};
-
+/// A [routes.NAME] table: the core reads its kind; the kind reads the rest (route_kind::plan, through route_table).
 struct route_definition {
   std::string name;
   std::string kind;
   config_location at;
-  local_route_settings local;  // kind "local"
+  const toml::table* table = nullptr;  // into route_config::document
 };
 
 struct route_config {
   std::vector<command_rule> commands;
   std::vector<route_definition> routes;
+  std::shared_ptr<toml::table> document;  // what the routes' tables point into
 };
+
+/// Appends a problem for every key of `table` not in `allowed` ("unknown key 'x' in <where>", with the nearest name).
+void check_keys(const toml::table& table, const std::vector<std::string_view>& allowed, std::string_view where,
+                const std::string& source, std::vector<std::string>& problems);
+/// "a table", "a string", ...: what a TOML value is, for messages.
+[[nodiscard]] std::string type_of(const toml::node& n);
+[[nodiscard]] config_location location_of(const std::string& source, const toml::source_region& region);
 
 /// Parses TOML text; every problem is appended to `problems` as "source:line: what, and what to do".
 [[nodiscard]] route_config parse_route_config(std::string_view text, const std::string& source,

@@ -10,20 +10,34 @@
 
 #include "nearest_name.hpp"
 #include "route_config.hpp"
+#include "route_kinds.hpp"
+#include "route_table.hpp"
 
 namespace cmdbus::detail {
 namespace {
 
 constexpr std::string_view sync_kind = "sync";
-constexpr std::string_view local_kind = "local";
-// The route kinds this build provides; both run handlers in this process. Later: transports.
-const std::vector<std::string_view> known_kinds{sync_kind, local_kind};
+const std::vector<std::string_view> sync_route_keys{"kind"};
 
 struct route_info {
   std::string kind;
   std::string origin;
-  const route_definition* definition = nullptr;  // null for the built-in sync route
+  const route_kind* kind_of = nullptr;  // null for a sync route
+  std::unique_ptr<route_plan> plan;     // null for a sync route, or one whose settings had problems
+  bool used = false;
+  std::size_t order = 0;  // its place in the file
 };
+
+/// The kinds this bus can use: the builder's own, then the linked ones it does not override.
+std::vector<std::shared_ptr<route_kind>> kinds_for(const bus_builder::state& r) {
+  auto kinds = r.kinds;
+  for (const auto& k : default_route_kinds()) {
+    if (std::none_of(kinds.begin(), kinds.end(), [&](const auto& own) { return own->name() == k->name(); })) {
+      kinds.push_back(k);
+    }
+  }
+  return kinds;
+}
 
 std::optional<route_config> read_config(const bus_builder::state& r, std::vector<std::string>& problems) {
   if (r.config_text) {
@@ -50,17 +64,25 @@ resolved_routes resolve_routes(const bus_builder::state& r) {
   auto& problems = out.problems;
   const auto config = read_config(r, problems);
 
-  // Routes: the built-in "sync", then those the file defines.
-  std::map<std::string, route_info, std::less<>> routes{{"sync", {"sync", "built in"}}};
+  // Routes: the built-in "sync", then those the file defines, each read by its kind.
+  const auto kinds = kinds_for(r);
+  std::vector<std::string_view> kind_names{sync_kind};
+  for (const auto& k : kinds) {
+    kind_names.push_back(k->name());
+  }
+  std::map<std::string, route_info, std::less<>> routes;
+  routes.emplace("sync", route_info{"sync", "built in", nullptr, nullptr, false, 0});
   std::vector<std::string> broken_routes;  // defined, but already reported: entries naming them stay quiet
   if (config) {
     for (const auto& def : config->routes) {
-      if (std::find(known_kinds.begin(), known_kinds.end(), def.kind) == known_kinds.end()) {
+      const std::string where = fmt::format("[routes.{}]", def.name);
+      const auto kind = std::find_if(kinds.begin(), kinds.end(), [&](const auto& k) { return k->name() == def.kind; });
+      if (def.kind != sync_kind && kind == kinds.end()) {
         broken_routes.push_back(def.name);
-        problems.push_back(
-            fmt::format("{}: route '{}' has kind '{}', which this build does not provide{} (route "
-                        "kinds available: sync, local)",
-                        def.at.to_string(), def.name, def.kind, did_you_mean(def.kind, known_kinds)));
+        problems.push_back(fmt::format(
+            "{}: route '{}' has kind '{}', which this build does not provide{} (route kinds available: {}){}",
+            def.at.to_string(), def.name, def.kind, did_you_mean(def.kind, kind_names), fmt::join(kind_names, ", "),
+            def.kind == "local" ? "; link cmdbus::cmdbus (or cmdbus::local) to have it" : ""));
         continue;
       }
       if (def.name == "sync" && def.kind != sync_kind) {
@@ -68,7 +90,23 @@ resolved_routes resolve_routes(const bus_builder::state& r) {
             fmt::format("{}: the route name 'sync' is reserved for the built-in sync route", def.at.to_string()));
         continue;
       }
-      routes[def.name] = route_info{def.kind, def.at.to_string(), &def};
+      route_info info{def.kind, def.at.to_string(), nullptr, nullptr, false, 0};
+      info.order = routes.size();
+      if (def.kind == sync_kind) {
+        check_keys(*def.table, sync_route_keys, where, def.at.source, problems);
+      } else {
+        auto keys = (*kind)->keys();
+        keys.insert(keys.begin(), "kind");
+        check_keys(*def.table, keys, where, def.at.source, problems);
+        toml_route_table table(def, problems);
+        info.kind_of = kind->get();
+        info.plan = (*kind)->plan(table);
+        if (info.plan == nullptr) {
+          broken_routes.push_back(def.name);
+          continue;
+        }
+      }
+      routes[def.name] = std::move(info);
     }
   }
   std::vector<std::string_view> route_names;
@@ -146,22 +184,44 @@ resolved_routes resolve_routes(const bus_builder::state& r) {
       e.route = fallback->route;
       e.origin = fallback->at.to_string() + " (\"*\")";
     }
-    const auto& chosen = routes.at(e.route);
+    auto& chosen = routes.at(e.route);
     e.kind = chosen.kind;
-    if (chosen.definition != nullptr && e.kind == local_kind &&
-        std::none_of(out.local_routes.begin(), out.local_routes.end(),
-                     [&](const route_definition& d) { return d.name == e.route; })) {
-      out.local_routes.push_back(*chosen.definition);
-    }
-    if (m.invoke == nullptr && (e.kind == sync_kind || e.kind == local_kind)) {
+    const bool runs_here = chosen.kind_of == nullptr || chosen.kind_of->runs_handlers_here();
+    const auto declared = m.declared_at ? m.declared_at->to_string() : std::string{"registration"};
+    if (m.invoke == nullptr && runs_here) {
       problems.push_back(
           fmt::format("{}: command '{}' ({}) is declared but has no handler, and its route '{}' "
                       "(from {}) runs it in this process; register one with "
                       "bus_builder::handle<{}>() or route it elsewhere",
-                      m.declared_at ? m.declared_at->to_string() : std::string{"registration"}, m.info.wire_name,
-                      m.info.type_name, e.route, e.origin, m.info.type_name));
+                      declared, m.info.wire_name, m.info.type_name, e.route, e.origin, m.info.type_name));
+    }
+    if (chosen.plan != nullptr) {
+      chosen.used = true;
+      std::string refused = chosen.plan->check(m.info);
+      if (refused.empty() && chosen.plan->needs_encoding() && (m.info.encode == nullptr || m.info.decode == nullptr)) {
+        refused = fmt::format(
+            "kind '{}' carries commands out of the process, and this type cannot be encoded (give it a codec: "
+            "message_info encode/decode)",
+            e.kind);
+      }
+      if (!refused.empty()) {
+        problems.push_back(fmt::format("{}: command '{}' ({}) cannot take route '{}' (kind '{}', from {}): {}",
+                                       m.handled_at ? m.handled_at->to_string() : declared, m.info.wire_name,
+                                       m.info.type_name, e.route, e.kind, e.origin, refused));
+      }
     }
     out.entries.push_back(std::move(e));
+  }
+  // The routes some command uses start, in file order.
+  std::vector<std::pair<std::size_t, planned_route>> used;
+  for (auto& [name, info] : routes) {
+    if (info.used) {
+      used.emplace_back(info.order, planned_route{name, std::move(info.plan)});
+    }
+  }
+  std::sort(used.begin(), used.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [order, planned] : used) {
+    out.routes.push_back(std::move(planned));
   }
   return out;
 }

@@ -1,7 +1,9 @@
-// Internal: decides each registered command's route from the config file, code and defaults, and collects every
-// problem (unknown names, unknown routes, commands with no handler on an in-process route).
+// Internal: decides each registered command's route from the config file, code and defaults, has each route's kind
+// read its settings and check the commands routed to it, and collects every problem (unknown names, routes and kinds,
+// bad settings, commands a route cannot carry, commands with no handler on an in-process route).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,9 +13,15 @@
 
 namespace cmdbus::detail {
 
+/// A route some command uses, ready to start.
+struct planned_route {
+  std::string name;
+  std::unique_ptr<route_plan> plan;
+};
+
 struct resolved_routes {
-  std::vector<route_entry> entries;            // one per registered command, registration order
-  std::vector<route_definition> local_routes;  // the `local` routes some command uses
+  std::vector<route_entry> entries;   // one per registered command, registration order
+  std::vector<planned_route> routes;  // the routes (other than sync) some command uses, in file order
   std::vector<std::string> problems;
 };
 

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "cmdbus/context.hpp"
+#include "cmdbus/detail/envelope.hpp"
 #include "cmdbus/message.hpp"
 #include "cmdbus/message_info.hpp"
 #include "cmdbus/middleware.hpp"
@@ -32,6 +33,7 @@
 namespace cmdbus {
 
 class dead_letter_store;
+class route_kind;
 
 namespace detail {
 
@@ -140,7 +142,7 @@ class bus_builder {
     detail::check_handler<M, F>();
     if constexpr (message<M>) {
       auto owned = std::make_shared<F>(std::forward<H>(handler));
-      add_handler(make_message_info<M>(), std::shared_ptr<void>(owned, owned.get()), &detail::invoke_handler<M, F>,
+      add_handler(registered_info<M>(), std::shared_ptr<void>(owned, owned.get()), &detail::invoke_handler<M, F>,
                   reinterpret_cast<detail::direct_fn>(&detail::call_direct<M, F>), detail::here(loc));
     }
     return *this;
@@ -150,7 +152,7 @@ class bus_builder {
   /// have a handler by the time the bus starts.
   template <command C>
   bus_builder& declare(const std::source_location& loc = std::source_location::current()) {
-    add_declaration(make_message_info<C>(), detail::here(loc));
+    add_declaration(registered_info<C>(), detail::here(loc));
     return *this;
   }
 
@@ -172,14 +174,14 @@ class bus_builder {
   /// Middleware for M only; it runs inside all global middleware.
   template <message M>
   bus_builder& use(std::shared_ptr<middleware> m) {
-    add_middleware_for(make_message_info<M>(), std::move(m));
+    add_middleware_for(registered_info<M>(), std::move(m));
     return *this;
   }
 
   /// Routes command C from code; an entry for it in the configuration file takes precedence.
   template <command C>
   bus_builder& route(std::string route_name, const std::source_location& loc = std::source_location::current()) {
-    add_code_route(make_message_info<C>(), std::move(route_name), detail::here(loc));
+    add_code_route(registered_info<C>(), std::move(route_name), detail::here(loc));
     return *this;
   }
 
@@ -190,6 +192,10 @@ class bus_builder {
 
   /// Where dead letters go (cmdbus/dead_letters.hpp); in memory unless set.
   bus_builder& dead_letters(std::shared_ptr<dead_letter_store> store);
+  /// A route kind this bus can use in `kind = "..."` (cmdbus/route_kind.hpp), besides `sync` and the kinds whose
+  /// targets registered themselves when linked (`local` with cmdbus::cmdbus). Takes precedence over a linked kind of
+  /// the same name; two of one name on a builder throw registration_error.
+  bus_builder& route_kind(std::shared_ptr<cmdbus::route_kind> kind);
   /// How many settled commands of asynchronous routes bus::status() remembers per worker (default 10 000; about: each
   /// worker's ring holds this plus its route's capacity, rounded up to a power of two, at most 131 072). Pending and
   /// running commands are always known.
@@ -201,6 +207,15 @@ class bus_builder {
  private:
   friend class bus;
 
+  /// make_message_info<M>() with the codec's decode (which needs detail/envelope.hpp).
+  template <class M>
+  static message_info registered_info() {
+    message_info info = make_message_info<M>();
+    if constexpr (has_codec<M>) {
+      info.decode = &detail::decode_envelope<M>;
+    }
+    return info;
+  }
   void add_handler(const message_info& info, std::shared_ptr<void> handler, detail::invoke_fn fn,
                    detail::direct_fn direct, detail::where at);
   void add_declaration(const message_info& info, detail::where at);

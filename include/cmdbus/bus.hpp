@@ -8,10 +8,10 @@
 //   long balance = bus.query(GetBalance{id});
 //
 // Which route a command takes comes from configuration; the call sites stay the same. On the `sync` route the handler
-// runs on the caller's thread, inside the caller's call, and the bus holds no lock while it does; on a `local` route
-// it runs on a worker thread (docs/async.md).
+// runs on the caller's thread, inside the caller's call, and the bus holds no lock while it does; on an asynchronous
+// route it runs on that route's workers (docs/async.md; route kinds: cmdbus/route_kind.hpp).
 //
-// Contains: `bus`, `route_entry`, `route_stats`, `stop_report`.
+// Contains: `bus`, `route_entry`, `stop_report`.
 #pragma once
 
 #include <algorithm>
@@ -35,17 +35,16 @@
 #include "cmdbus/dead_letters.hpp"
 #include "cmdbus/detail/envelope.hpp"
 #include "cmdbus/detail/parcel.hpp"
-#include "cmdbus/detail/route.hpp"
 #include "cmdbus/detail/type_index.hpp"
 #include "cmdbus/error.hpp"
 #include "cmdbus/handle.hpp"
 #include "cmdbus/message.hpp"
 #include "cmdbus/message_info.hpp"
+#include "cmdbus/route_kind.hpp"
 
 namespace cmdbus {
 
 namespace detail {
-class local_route;
 
 /// Everything the hot path needs about one message type, in one place.
 struct slot {
@@ -55,7 +54,7 @@ struct slot {
   middleware* const* chain = nullptr;
   std::uint32_t chain_size = 0;
   const message_info* info = nullptr;
-  route* async = nullptr;  ///< null: the sync route (run on the caller's thread)
+  cmdbus::route* async = nullptr;  ///< null: the sync route (run on the caller's thread)
 };
 
 /// Makes `ctx` the current context of this thread for its lifetime: what it dispatches becomes its child.
@@ -77,20 +76,6 @@ struct route_entry {
   std::string route;    ///< route name ("sync", ...)
   std::string kind;     ///< route kind ("sync", ...)
   std::string origin;   ///< "cmdbus.toml:12", "code (main.cpp:40)", or "default"
-};
-
-/// The gauges and counters of one asynchronous route, read at one moment (each value on its own).
-struct route_stats {
-  std::string route;
-  std::string kind;
-  std::uint32_t workers = 0;
-  std::uint64_t capacity = 0;
-  bool stopping = false;            ///< stop() was called: it accepts nothing and drains
-  std::uint64_t queued = 0;         ///< queue depth: accepted, not yet picked up by a worker
-  std::uint64_t waiting_retry = 0;  ///< waiting for a retry, or held behind one of their partition key
-  std::uint64_t in_flight = 0;      ///< accepted (or being accepted right now) and not finished
-  std::uint64_t completed = 0;      ///< finished since the start (succeeded, failed, or dead)
-  std::uint64_t retries = 0;        ///< attempts that failed transiently and were scheduled again
 };
 
 /// What bus::stop() did.
@@ -193,7 +178,7 @@ class bus {
   [[nodiscard]] std::optional<command_state> status(const command_id& id) const;
   /// The commands that failed with nobody waiting, or were not run at stop: list, inspect, requeue, discard.
   [[nodiscard]] dead_letter_queue& dead_letters() noexcept;
-  /// Queue depth and counters of every asynchronous route.
+  /// Queue depth and counters of every asynchronous route (cmdbus/route_kind.hpp).
   [[nodiscard]] std::vector<route_stats> queue_stats() const;
 
   /// After-commit subscribers that threw (each was logged); their commands stayed committed.
@@ -208,7 +193,7 @@ class bus {
 
  private:
   friend class next_step;
-  friend class detail::local_route;
+  friend class worker_host;
   friend class dead_letter_queue;
   struct state;
 

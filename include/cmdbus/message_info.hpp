@@ -1,21 +1,28 @@
 // cmdbus/message_info.hpp — what the bus knows about a registered command, query or event type at run time.
 //
 // Middleware receives it with every invocation (`call.message().wire_name`), and the bus exposes the catalog of all
-// registered types (`bus.messages()`), e.g. for an operator listing routes.
+// registered types (`bus.messages()`), e.g. for an operator listing routes. The registration of a type fills in its
+// codec's decode (bus_builder: it needs detail/envelope.hpp); make_message_info<M>() fills the rest.
 //
 // Contains: `message_info`, `make_message_info<M>()`.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
 
+#include "cmdbus/codec.hpp"
 #include "cmdbus/detail/type_index.hpp"
 #include "cmdbus/message.hpp"
 
 namespace cmdbus {
+
+namespace detail {
+struct envelope;
+}  // namespace detail
 
 struct message_info {
   std::string_view wire_name;
@@ -27,6 +34,14 @@ struct message_info {
   std::optional<std::string> (*validate)(const void* payload) = nullptr;
   /// M::partition_key(); null when M defines none.
   std::string (*partition_key)(const void* payload) = nullptr;
+  /// The type's codec (cmdbus/codec.hpp); all three unset when it has none. `schema_version` is what encode writes.
+  std::uint32_t schema_version = 0;
+  std::string (*encode)(const void* payload) = nullptr;
+  /// The command decoded from bytes written as `schema_version`, in a heap envelope of its own (its payload and
+  /// type_index set; its route fills the rest). Throws what the codec throws on bytes it cannot read.
+  std::unique_ptr<detail::envelope> (*decode)(std::string_view bytes, std::uint32_t schema_version) = nullptr;
+
+  [[nodiscard]] bool encodable() const noexcept { return encode != nullptr && decode != nullptr; }
 };
 
 template <class M>
@@ -59,6 +74,10 @@ template <class M>
         return std::string{std::string_view{key}};
       }
     };
+  }
+  if constexpr (has_codec<M>) {
+    info.schema_version = codec<M>::schema_version;
+    info.encode = [](const void* p) -> std::string { return codec<M>::encode(*static_cast<const M*>(p)); };
   }
   return info;
 }

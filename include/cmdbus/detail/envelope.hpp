@@ -1,4 +1,4 @@
-// Internal: a command on its way to a route that runs it later (in-process workers today, transports later), in a
+// Internal (detail): a command on its way to a route that runs it later (workers, transports), in a
 // heap envelope with everything it may need: options, a waiting caller, its attempt history. No thread headers.
 #pragma once
 
@@ -12,7 +12,9 @@
 #include <type_traits>
 #include <utility>
 
+#include "cmdbus/codec.hpp"
 #include "cmdbus/context.hpp"
+#include "cmdbus/detail/type_index.hpp"
 #include "cmdbus/error.hpp"
 #include "cmdbus/handle.hpp"
 #include "cmdbus/id.hpp"
@@ -33,9 +35,10 @@ void free_envelope(void* p, std::size_t size) noexcept;
 /// What became of one run of an envelope on a worker.
 struct run_outcome {
   enum class kind : unsigned char {
-    done,   ///< succeeded, or failed with the error delivered to a waiting caller: finished
-    retry,  ///< failed transiently: run it again after `delay` (other keys go on meanwhile)
-    dead,   ///< failed for good with nobody waiting: the worker hands the envelope to the dead letters
+    done,    ///< succeeded: finished
+    failed,  ///< failed, the error delivered to the waiting caller: finished
+    retry,   ///< failed transiently: run it again after `delay` (other keys go on meanwhile)
+    dead,    ///< failed for good with nobody waiting: the worker hands the envelope to the dead letters
   };
   kind what = kind::done;
   std::chrono::nanoseconds delay{0};
@@ -68,7 +71,7 @@ struct envelope {
   bool keyed = false;                                     // false: no ordering constraint
   std::shared_ptr<completion_base> completion;            // detail::completion<R>; null for post
   run_outcome (*run)(cmdbus::bus&, envelope&) = nullptr;  // one attempt through the pipeline
-  // Attempt history (for retries, status and dead letters). Times are cycle-counter ticks (src/cycle_clock.hpp).
+  // Attempt history (for retries, status and dead letters). Times are cycle-counter ticks (detail/cycle_clock.hpp).
   std::uint32_t attempts = 0;
   bool requeued = false;  // a dead letter sent again: it keeps its id
   std::uint64_t first_attempt = 0;
@@ -87,6 +90,14 @@ struct typed_envelope final : envelope {
   }
   M message;
 };
+
+/// message_info::decode for a type with a codec.
+template <class M>
+std::unique_ptr<envelope> decode_envelope(std::string_view bytes, std::uint32_t schema_version) {
+  auto e = std::make_unique<typed_envelope<M>>(codec<M>::decode(bytes, schema_version));
+  e->type_index = type_index<M>();
+  return e;
+}
 
 }  // namespace detail
 }  // namespace cmdbus

@@ -1,5 +1,5 @@
-// Internal: a cheap clock for measuring short durations on the dispatch path. On x86-64 it reads the invariant TSC
-// (about 10 ns here, against about 25 ns for steady_clock) and converts ticks to nanoseconds with a rate measured
+// Internal (detail): a cheap clock for measuring short durations on the dispatch path. On x86-64 it reads the invariant
+// TSC (about 10 ns here, against about 25 ns for steady_clock) and converts ticks to nanoseconds with a rate measured
 // against steady_clock; elsewhere it is steady_clock itself.
 #pragma once
 

@@ -1,6 +1,7 @@
-// Internal: the `local` route: in-process workers behind bounded queues. Commands with the same partition key go to
-// the same worker (so they run in submission order, never concurrently); commands without one are spread round-robin.
-// A transiently failing command waits for its retry beside the queue, holding back only its own key.
+// Internal (cmdbus::local): the `local` route: in-process workers behind bounded queues. Commands with the same
+// partition key go to the same worker (so they run in submission order, never concurrently); commands without one are
+// spread round-robin. A transiently failing command waits for its retry beside the queue, holding back only its own
+// key.
 #pragma once
 
 #include <atomic>
@@ -12,35 +13,49 @@
 #include <thread>
 #include <vector>
 
-#include "cmdbus/bus.hpp"
 #include "cmdbus/detail/envelope.hpp"
 #include "cmdbus/detail/parcel.hpp"
-#include "cmdbus/detail/route.hpp"
-#include "route_config.hpp"
+#include "cmdbus/route_kind.hpp"
+#include "cmdbus/worker.hpp"
 
 namespace cmdbus::detail {
 
 class status_table;
 
+/// The settings of a `local` route (docs/configuration.md).
+struct local_route_settings {
+  std::uint32_t workers = 2;
+  std::uint32_t capacity = 1024;  // commands queued or running at most
+  bool reject_when_full = false;  // full = "reject"; else "block" (up to block_timeout, then an error)
+  std::uint32_t block_timeout_ms = 1000;
+  std::uint32_t execute_timeout_ms = 30000;  // how long execute() waits for the outcome without a deadline
+};
+
 class local_route final : public route {
  public:
-  local_route(cmdbus::bus& owner, status_table& status, const route_definition& definition);
+  local_route(std::string name, const local_route_settings& settings, worker_host& host);
   ~local_route() override;
 
   command_id enqueue(parcel& p, partition key) override;
   [[nodiscard]] const std::string& name() const noexcept override { return name_; }
+  [[nodiscard]] std::string_view kind() const noexcept override { return "local"; }
   [[nodiscard]] std::chrono::milliseconds execute_timeout() const noexcept override {
     return std::chrono::milliseconds{settings_.execute_timeout_ms};
   }
   /// Refuses new commands and runs what was accepted; from `give_up_at` on, the commands not yet started are not run
-  /// (a waiting caller gets stopping_error, the others become dead letters) and their ids are appended to `not_run`.
-  /// Joins the workers. Returns how many commands finished since the start. Later calls return at once.
-  std::uint64_t stop(std::optional<clock::time_point> give_up_at, std::vector<command_id>& not_run);
+  /// (a waiting caller gets stopping_error, the others become dead letters) and their ids are listed. Joins the
+  /// workers. Later calls return at once.
+  route_stop stop(std::optional<clock::time_point> give_up_at) override;
   /// The first half of stop(): refuse new commands, set the deadline; the workers go on draining.
-  void stop_accepting(std::optional<clock::time_point> give_up_at);
-  [[nodiscard]] route_stats stats() const;
+  void stop_accepting(std::optional<clock::time_point> give_up_at) override;
+  [[nodiscard]] route_stats stats() const override;
+  [[nodiscard]] std::optional<command_state> status(const command_id& id) const override;
+  [[nodiscard]] std::optional<command_state> wait_settled(const command_id& id, clock::time_point until) const override;
   /// True on the thread of one of this route's workers (where stop() would wait for itself).
-  [[nodiscard]] bool on_own_worker() const noexcept;
+  [[nodiscard]] bool on_own_worker() const noexcept override;
+  void note_retrying(const command_id& id, std::string_view error, bool requeued) noexcept override;
+  void note_settled(const command_id& id, command_status status, const consistency_token& token, std::string_view error,
+                    bool requeued) noexcept override;
 
  private:
   struct worker;
@@ -71,8 +86,8 @@ class local_route final : public route {
   void release(std::uint64_t n) noexcept;
   [[nodiscard]] bool giving_up() const noexcept;
 
-  cmdbus::bus* bus_;
-  status_table* status_;
+  worker_host* host_;
+  std::unique_ptr<status_table> status_;  // of the commands this route accepted
   std::string name_;
   local_route_settings settings_;
   // Producer side (written by the threads that post), each on its own cache line, away from the workers' counters.

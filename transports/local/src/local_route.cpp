@@ -11,8 +11,8 @@
 #include <map>
 #include <unordered_map>
 
+#include "cmdbus/detail/cycle_clock.hpp"
 #include "cmdbus/error.hpp"
-#include "cycle_clock.hpp"
 #include "status_table.hpp"
 
 namespace cmdbus::detail {
@@ -34,6 +34,8 @@ struct local_route::worker {
   std::atomic<std::uint64_t> abandoned{0};            // not run: the stop deadline passed
   std::atomic<std::uint64_t> waiting{0};              // waiting for a retry, or held behind one of their key
   std::atomic<std::uint64_t> retries{0};
+  std::atomic<std::uint64_t> failed{0};    // finished with the error delivered to its waiting caller
+  std::atomic<std::uint64_t> dead{0};      // finished as a dead letter
   std::atomic<std::uint64_t> released{0};  // places given back (finished - released: held back for the next batch)
   std::uint64_t unreleased = 0;            // finished, capacity not yet given back (this batch)
   // The time (cycle_clock ticks), read once per batch and then taken from each finished command's status: a command
@@ -52,22 +54,21 @@ struct local_route::worker {
   }
 };
 
-local_route::local_route(cmdbus::bus& owner, status_table& status, const route_definition& definition)
-    : bus_(&owner),
-      status_(&status),
-      name_(definition.name),
-      settings_(definition.local),
+local_route::local_route(std::string name, const local_route_settings& settings, worker_host& host)
+    : host_(&host),
+      status_(std::make_unique<status_table>(host.status_retention())),
+      name_(std::move(name)),
+      settings_(settings),
       // A "reject" route gives places back after every batch (a refused sender does not wait to be told); otherwise
       // the workers together hold back at most an eighth of the capacity.
-      release_batch_(
-          definition.local.reject_when_full
-              ? 1
-              : std::clamp<std::uint64_t>(definition.local.capacity / (8ULL * definition.local.workers), 1, 64)),
+      release_batch_(settings.reject_when_full
+                         ? 1
+                         : std::clamp<std::uint64_t>(settings.capacity / (8ULL * settings.workers), 1, 64)),
       space_(std::make_unique<space>()) {
   for (std::uint32_t i = 0; i < settings_.workers; ++i) {
     workers_.push_back(std::make_unique<worker>());
     workers_.back()->route = this;
-    workers_.back()->status_ring = status.add_ring(name_, settings_.capacity);
+    workers_.back()->status_ring = status_->add_ring(name_, settings_.capacity);
   }
   for (auto& w : workers_) {
     w->thread = std::thread([this, raw = w.get()] { work(*raw); });
@@ -75,8 +76,7 @@ local_route::local_route(cmdbus::bus& owner, status_table& status, const route_d
 }
 
 local_route::~local_route() {
-  std::vector<command_id> ignored;
-  stop(std::nullopt, ignored);
+  (void)stop(std::nullopt);
 }
 
 inline void local_route::take_place(const message_info& info, const command_id& id) {
@@ -91,7 +91,7 @@ inline void local_route::take_place(const message_info& info, const command_id& 
 command_id local_route::enqueue(parcel& p, partition key) {
   envelope* const e = p.heavy;
   command_id& id = e != nullptr ? e->id : p.id;
-  const message_info& info = e != nullptr ? *e->target->info : *bus_->slots_[p.ops->type_index].info;
+  const message_info& info = e != nullptr ? host_->info(e->type_index) : host_->info(p.ops->type_index);
   take_place(info, id);
   const std::size_t n = workers_.size();
   std::size_t index = 0;
@@ -230,7 +230,7 @@ void local_route::work(worker& w) {
       w.add(w.started);
       if (giving_up()) {
         const command_id id = p.heavy != nullptr ? p.heavy->id : p.id;
-        auto e = p.heavy != nullptr ? p.take_envelope() : bus_->unpack(p);
+        auto e = p.heavy != nullptr ? p.take_envelope() : host_->unpack(p);
         p.reset();
         abandon(w, id, std::move(e));
       } else if (p.heavy != nullptr) {
@@ -283,14 +283,14 @@ void local_route::admit(worker& w, parcel& p) {
   if (!w.held.empty()) {
     partition key;
     try {
-      key = p.ops->key(*bus_, p);  // the command's own partition_key(): its sender computed it once already
-    } catch (...) {  // it worked on the sender's thread: out of memory here; the command runs without waiting
+      key = host_->key_of(p);  // the command's own partition_key(): its sender computed it once already
+    } catch (...) {            // it worked on the sender's thread: out of memory here; the command runs without waiting
       spdlog::warn("cmdbus: could not compute the partition key of {} again on its worker; it runs now",
                    p.id.to_string());
     }
     if (key.keyed && w.held.contains(key.hash)) {
       // An earlier command of this key waits for a retry: this one waits behind it, in an envelope.
-      if (auto e = bus_->unpack(p)) {
+      if (auto e = host_->unpack(p)) {
         w.add(w.waiting);
         w.held[key.hash].push_back(std::move(e));
       } else {
@@ -301,8 +301,8 @@ void local_route::admit(worker& w, parcel& p) {
       return;
     }
   }
-  const auto entry = status_->start(w.status_ring, p.id, *bus_->slots_[p.ops->type_index].info, w.clock);
-  parcel_run run = p.ops->run(*bus_, p, w.clock);
+  const auto entry = status_->start(w.status_ring, p.id, host_->info(p.ops->type_index), w.clock);
+  parcel_run run = host_->run(p, w.clock);
   if (run.succeeded) {
     w.clock = status_->succeeded(entry, p.id, run.token);
   }
@@ -323,8 +323,8 @@ bool local_route::attempt(worker& w, std::unique_ptr<envelope> e) {
   if (e->attempts == 1) {
     e->first_attempt = e->last_attempt;
   }
-  status_->running(e->id, *e->target->info, e->attempts, e->last_attempt, e->requeued);
-  const run_outcome outcome = e->run(*bus_, *e);
+  status_->running(e->id, host_->info(e->type_index), e->attempts, e->last_attempt, e->requeued);
+  const run_outcome outcome = host_->run(*e);
   return after_attempt(w, outcome, std::move(e));
 }
 
@@ -340,7 +340,12 @@ bool local_route::after_attempt(worker& w, run_outcome outcome, std::unique_ptr<
       return true;
     }
     case run_outcome::kind::dead:
-      bus_->bury(std::move(e));
+      w.add(w.dead);
+      host_->bury(std::move(e));
+      break;
+    case run_outcome::kind::failed:
+      w.add(w.failed);
+      e.reset();
       break;
     case run_outcome::kind::done:
       e.reset();
@@ -415,7 +420,7 @@ void local_route::abandon(worker& w, command_id id, std::unique_ptr<envelope> e)
     not_run_.push_back(id);
   }
   if (e != nullptr) {
-    bus_->abandon(std::move(e), name_);
+    host_->abandon(std::move(e), name_);
   }
   w.add(w.abandoned);
   finish(w);
@@ -441,7 +446,7 @@ void local_route::stop_accepting(std::optional<clock::time_point> give_up_at) {
   }
 }
 
-std::uint64_t local_route::stop(std::optional<clock::time_point> give_up_at, std::vector<command_id>& not_run) {
+route_stop local_route::stop(std::optional<clock::time_point> give_up_at) {
   stop_accepting(give_up_at);  // a second caller's earlier deadline applies at once
   std::lock_guard joining(stop_mutex_);
   for (auto& w : workers_) {
@@ -449,23 +454,23 @@ std::uint64_t local_route::stop(std::optional<clock::time_point> give_up_at, std
       w->thread.join();
     }
   }
-  std::lock_guard lock(not_run_mutex_);
-  not_run.insert(not_run.end(), not_run_.begin(), not_run_.end());
-  not_run_.clear();
-  std::uint64_t completed = 0;
-  for (const auto& w : workers_) {
-    completed += w->finished.load(std::memory_order_acquire) - w->abandoned.load(std::memory_order_acquire);
+  route_stop report;
+  {
+    std::lock_guard lock(not_run_mutex_);
+    report.not_run.swap(not_run_);
   }
-  return completed;
+  for (const auto& w : workers_) {
+    report.completed += w->finished.load(std::memory_order_acquire) - w->abandoned.load(std::memory_order_acquire);
+  }
+  return report;
 }
 
 route_stats local_route::stats() const {
   route_stats s;
   s.route = name_;
-  s.kind = "local";
-  s.workers = settings_.workers;
+  s.kind = kind();
   s.stopping = stopping_.load(std::memory_order_acquire);
-  s.capacity = settings_.capacity;
+  std::uint64_t retries = 0;
   std::uint64_t started = 0;
   std::uint64_t finished = 0;
   std::uint64_t held_back = 0;  // places of finished commands a worker gives back with its next batch
@@ -476,14 +481,40 @@ route_stats local_route::stats() const {
     const auto released = w->released.load(std::memory_order_acquire);
     held_back += done > released ? done - released : 0;
     s.waiting_retry += w->waiting.load(std::memory_order_acquire);
-    s.retries += w->retries.load(std::memory_order_acquire);
+    retries += w->retries.load(std::memory_order_acquire);
     s.completed += done - w->abandoned.load(std::memory_order_acquire);
+    s.failed += w->failed.load(std::memory_order_acquire);
+    s.dead += w->dead.load(std::memory_order_acquire);
   }
   const auto admitted = producers_.state.load(std::memory_order_acquire) >> 1;
   s.in_flight = admitted > held_back ? admitted - held_back : 0;
   const auto picked_up = started - finished;  // running, or waiting for a retry on a worker
   s.queued = s.in_flight > picked_up ? s.in_flight - picked_up : 0;
+  s.extras = {{"workers", settings_.workers}, {"capacity", settings_.capacity}, {"retries", retries}};
   return s;
+}
+
+std::optional<command_state> local_route::status(const command_id& id) const {
+  return status_->find(id);
+}
+
+std::optional<command_state> local_route::wait_settled(const command_id& id, clock::time_point until) const {
+  return status_->wait_settled(id, until);
+}
+
+void local_route::note_retrying(const command_id& id, std::string_view error, bool requeued) noexcept {
+  try {
+    status_->retrying(id, error, requeued);
+  } catch (...) {  // NOLINT(bugprone-empty-catch): the status is advisory (only its side map's lock can throw)
+  }
+}
+
+void local_route::note_settled(const command_id& id, command_status status, const consistency_token& token,
+                               std::string_view error, bool requeued) noexcept {
+  try {
+    status_->settle(id, status, token, error, requeued);
+  } catch (...) {  // NOLINT(bugprone-empty-catch): the status is advisory; the caller's outcome must still arrive
+  }
 }
 
 }  // namespace cmdbus::detail

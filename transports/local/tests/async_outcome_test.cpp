@@ -110,7 +110,7 @@ TEST(AsyncOutcome, ARetryWaitsBesideTheQueueWhileOtherKeysRun) {
   ASSERT_TRUE(st);
   EXPECT_EQ(st->status, cmdbus::command_status::succeeded);
   EXPECT_EQ(st->attempts, 2U);
-  EXPECT_EQ(bus.queue_stats().at(0).retries, 1U);
+  EXPECT_EQ(bus.queue_stats().at(0).value("retries"), 1U);
   EXPECT_EQ(bus.dead_letters().size(), 0U);
 }
 
@@ -277,8 +277,8 @@ TEST(AsyncOutcome, StatusGoesFromPendingToRunningToSucceeded) {
   ASSERT_EQ(stats.size(), 1U);
   EXPECT_EQ(stats[0].route, "work");
   EXPECT_EQ(stats[0].kind, "local");
-  EXPECT_EQ(stats[0].workers, 1U);
-  EXPECT_EQ(stats[0].capacity, 1024U);
+  EXPECT_EQ(stats[0].value("workers"), 1U);
+  EXPECT_EQ(stats[0].value("capacity"), 1024U);
   EXPECT_EQ(stats[0].queued, 2U) << "queue depth: the two behind the running one";
   EXPECT_EQ(stats[0].in_flight, 3U);
 

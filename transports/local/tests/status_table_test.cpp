@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "cmdbus/detail/cycle_clock.hpp"
 #include "cmdbus/message_info.hpp"
-#include "cycle_clock.hpp"
 
 namespace {
 

@@ -1,4 +1,5 @@
-// Internal: the status of every command an asynchronous route has accepted, and the outcome of the most recent ones.
+// Internal (cmdbus::local): the status of every command a local route has accepted, and the outcome of the most recent
+// ones.
 //
 // One ring per worker, so that the thread that sends a command and the worker that runs it never write the same
 // cache line: the sender writes a *notice* (accepted: id and type) into the ring's next slot, the worker writes the
@@ -32,8 +33,8 @@
 #include <vector>
 
 #include "cmdbus/command_status.hpp"
+#include "cmdbus/detail/cycle_clock.hpp"
 #include "cmdbus/message_info.hpp"
-#include "cycle_clock.hpp"
 
 #if defined(__x86_64__)
 #include <immintrin.h>

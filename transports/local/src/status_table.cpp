@@ -3,25 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
-namespace cmdbus {
-
-std::string_view to_string(command_status s) noexcept {
-  switch (s) {
-    case command_status::pending:
-      return "pending";
-    case command_status::running:
-      return "running";
-    case command_status::succeeded:
-      return "succeeded";
-    case command_status::failed:
-      return "failed";
-    case command_status::dead:
-      return "dead";
-  }
-  return "unknown";
-}
-
-namespace detail {
+namespace cmdbus::detail {
 
 using namespace status_bits;
 
@@ -296,5 +278,4 @@ std::optional<command_state> status_table::wait_settled(const command_id& id, cl
   }
 }
 
-}  // namespace detail
-}  // namespace cmdbus
+}  // namespace cmdbus::detail

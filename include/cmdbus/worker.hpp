@@ -1,0 +1,67 @@
+// cmdbus/worker.hpp — what the workers of any route kind ask of the bus: run a command's handler chain, learn what
+// became of it, hand it to the dead letters. A route gets its bus's worker_host when it starts (route_plan::start)
+// and needs nothing else of the bus.
+//
+//   detail::parcel_run r = host.run(parcel, started);        // first attempt of a command carried by value
+//   detail::run_outcome o = host.run(*envelope);             // one attempt of a command in a heap envelope
+//   switch (o.what) { case retry: ...; case dead: host.bury(std::move(envelope)); ... }
+//
+// A run restores the command's context (its id, correlation and causation ids, trace, deadline, attempt) and goes
+// through the same middleware and handler as on the sync route. Its outcome reaches a waiting caller through the
+// command's completion; the route's status hears of it first (route::note_settled / note_retrying), so that a caller
+// who got the outcome and asks for the status sees it settled. Everything here may be called from any worker thread.
+//
+// Contains: `worker_host`.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <string_view>
+
+#include "cmdbus/detail/envelope.hpp"
+#include "cmdbus/detail/parcel.hpp"
+#include "cmdbus/message_info.hpp"
+
+namespace cmdbus {
+
+class bus;
+
+class worker_host {
+ public:
+  explicit worker_host(cmdbus::bus& owner) noexcept : bus_(&owner) {}
+  worker_host(const worker_host&) = delete;
+  worker_host& operator=(const worker_host&) = delete;
+
+  /// The description of the command type with this detail::type_index (the one in a parcel or an envelope).
+  [[nodiscard]] const message_info& info(std::uint32_t type_index) const noexcept;
+
+  /// The first attempt of the command carried by value in `p`, which began at `started` (cycle_clock ticks). On
+  /// success the route records it (parcel_run::succeeded, token); on failure the command has moved into an envelope
+  /// (parcel_run::failed) and parcel_run::outcome says what to do with it, as for run(envelope&).
+  detail::parcel_run run(detail::parcel& p, std::uint64_t started) { return p.ops->run(*bus_, p, started); }
+  /// One attempt of the command in `e` (count it in e.attempts first). `done`: succeeded, or the error went to the
+  /// waiting caller; `failed`: the same, with an error; `retry`: run it again after outcome.delay; `dead`: call bury().
+  detail::run_outcome run(detail::envelope& e) { return e.run(*bus_, e); }
+  /// The partition of the command carried by value in `p` (computed again: its sender had it).
+  [[nodiscard]] detail::partition key_of(const detail::parcel& p) { return p.ops->key(*bus_, p); }
+  /// Moves the command carried by value in `p` into a heap envelope (`p` is left empty): to wait behind its key, to
+  /// be abandoned. Out of memory it is lost: reported (status failed, logged, with `failure` if given) and null.
+  [[nodiscard]] std::unique_ptr<detail::envelope> unpack(detail::parcel& p,
+                                                         std::exception_ptr failure = nullptr) noexcept;
+
+  /// Failed for good with nobody waiting (outcome `dead`): a dead letter, logged and counted; status dead.
+  void bury(std::unique_ptr<detail::envelope> e) noexcept;
+  /// Not run because the bus stopped (its deadline passed): the waiting caller gets stopping_error, else it becomes a
+  /// dead letter.
+  void abandon(std::unique_ptr<detail::envelope> e, std::string_view route) noexcept;
+
+  /// How many settled commands' status to keep per worker (bus_builder::status_retention).
+  [[nodiscard]] std::size_t status_retention() const noexcept;
+
+ private:
+  cmdbus::bus* bus_;
+};
+
+}  // namespace cmdbus
