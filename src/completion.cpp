@@ -6,6 +6,7 @@
 
 #include "cmdbus/handle.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <exception>
@@ -40,10 +41,22 @@ bool completion_base::ready() const noexcept {
   return state_->ready.load(std::memory_order_acquire);
 }
 
+void completion_base::refuse_self_wait() const {
+  if (runner_ == nullptr || runner_ != current_runner) {
+    return;
+  }
+  throw self_wait_error(fmt::format(
+      "cmdbus: a worker of route '{}' waits for command '{}' {}, which is queued behind it on that same worker: the "
+      "wait could never end. Execute the command instead (on a worker it runs inline), co_await or "
+      "then() its handle, give the route more workers (for a command without a partition key), or route it elsewhere",
+      route_, command_, id_.to_string()));
+}
+
 void completion_base::wait() const {
   if (ready()) {
     return;
   }
+  refuse_self_wait();
   std::unique_lock lock(state_->mutex);
   state_->cv.wait(lock, [this] { return state_->ready.load(std::memory_order_acquire); });
 }
@@ -51,6 +64,9 @@ void completion_base::wait() const {
 bool completion_base::wait_for(std::chrono::nanoseconds timeout) const {
   if (ready()) {
     return true;
+  }
+  if (timeout > std::chrono::nanoseconds::zero()) {
+    refuse_self_wait();
   }
   std::unique_lock lock(state_->mutex);
   return state_->cv.wait_for(lock, timeout, [this] { return state_->ready.load(std::memory_order_acquire); });

@@ -78,6 +78,15 @@ class consistency_timeout_error : public transient_error {
   using transient_error::transient_error;
 };
 
+/// A blocking wait (handle::get/wait/wait_for) for a command that only the waiting thread could run: a route's worker
+/// waiting on a command queued behind itself (a one-worker route, or a key that maps to its own worker). Thrown
+/// instead of hanging; a bug in the calling code (fatal): execute the command (it runs inline on a worker), co_await
+/// or then() the handle, or route the command elsewhere.
+class self_wait_error : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
 /// Registration misuse found while building the bus (a second handler for one type, ...).
 class registration_error : public std::logic_error {
  public:

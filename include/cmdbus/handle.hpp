@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <utility>
 
 #include <tl/expected.hpp>
@@ -29,6 +30,10 @@ namespace cmdbus {
 
 namespace detail {
 
+/// The worker whose thread this is (set by worker_host::bind_thread), null elsewhere: a blocking wait for a command
+/// that only this worker would run fails at once instead of waiting for ever.
+inline constinit thread_local const void* current_runner = nullptr;
+
 /// The part of a shared completion that needs no knowledge of R; its locking lives in src/ so that this header
 /// pulls in no thread headers.
 class completion_base {
@@ -39,9 +44,19 @@ class completion_base {
   virtual ~completion_base();
 
   [[nodiscard]] bool ready() const noexcept;
+  /// Waits for the outcome. Throws self_wait_error if only this thread could produce it (see set_runner).
   void wait() const;
-  /// False on timeout.
+  /// False on timeout. Throws self_wait_error as wait() does, unless `timeout` is zero (a look, not a wait).
   [[nodiscard]] bool wait_for(std::chrono::nanoseconds timeout) const;
+  /// Set by a route when it queues the command: the worker that will run it (compared with detail::current_runner
+  /// by a waiter), and what to name in the error when that worker itself waits. The strings must outlive the wait
+  /// (the command's wire name, the route's name).
+  void set_runner(const void* runner, std::string_view command, std::string_view route, const command_id& id) noexcept {
+    runner_ = runner;
+    command_ = command;
+    route_ = route;
+    id_ = id;
+  }
   /// Runs `f` once complete, on the completing thread; returns false (and keeps nothing) if already complete.
   [[nodiscard]] bool add_continuation(std::function<void()> f);
   /// Completes with an error, whatever R is (a route that gives up on the command: stopping, abandoned).
@@ -56,9 +71,16 @@ class completion_base {
   void mark_complete();
 
  private:
+  /// Throws self_wait_error when this thread is the worker that would run the command (it is not ready yet).
+  void refuse_self_wait() const;
+
   struct state;
   std::unique_ptr<state> state_;
   consistency_token token_;
+  const void* runner_ = nullptr;
+  std::string_view command_;
+  std::string_view route_;
+  command_id id_;
 };
 
 template <class R>

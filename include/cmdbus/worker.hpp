@@ -11,6 +11,10 @@
 // command's completion; the route's status hears of it first (route::note_settled / note_retrying), so that a caller
 // who got the outcome and asks for the status sees it settled. Everything here may be called from any worker thread.
 //
+// A route that hands a waiting caller's command to one particular worker names that worker on the command's
+// completion (completion_base::set_runner) and calls bind_thread on the worker's thread: a handler there that would
+// wait for a command queued behind itself gets self_wait_error at once instead of a hang.
+//
 // Contains: `worker_host`.
 #pragma once
 
@@ -20,8 +24,10 @@
 #include <memory>
 #include <string_view>
 
+#include "cmdbus/context.hpp"
 #include "cmdbus/detail/envelope.hpp"
 #include "cmdbus/detail/parcel.hpp"
+#include "cmdbus/handle.hpp"
 #include "cmdbus/message_info.hpp"
 
 namespace cmdbus {
@@ -33,6 +39,14 @@ class worker_host {
   explicit worker_host(cmdbus::bus& owner) noexcept : bus_(&owner) {}
   worker_host(const worker_host&) = delete;
   worker_host& operator=(const worker_host&) = delete;
+
+  /// Call first on each worker thread, with something that names this worker (its address): an execute() on the
+  /// thread then runs inline instead of queueing, and a blocking wait for a command the route queued to this very
+  /// worker (detail::completion_base::set_runner) throws self_wait_error instead of waiting for ever.
+  static void bind_thread(const void* runner) noexcept {
+    detail::on_worker_thread = true;
+    detail::current_runner = runner;
+  }
 
   /// The description of the command type with this detail::type_index (the one in a parcel or an envelope).
   [[nodiscard]] const message_info& info(std::uint32_t type_index) const noexcept;

@@ -99,6 +99,9 @@ command_id local_route::enqueue(parcel& p, partition key) {
     index = static_cast<std::size_t>(key.hash % n);  // one key, one worker: in order
   } else if (n > 1) {
     index = producers_.round_robin.fetch_add(1, std::memory_order_relaxed) % n;
+    if (own_worker != nullptr && workers_[index].get() == own_worker) [[unlikely]] {
+      index = (index + 1) % n;  // a handler's command goes to another worker, which it may wait for
+    }
   }
   try {
     id = status_->accept(workers_[index]->status_ring, id, info, e != nullptr && e->requeued);
@@ -107,6 +110,9 @@ command_id local_route::enqueue(parcel& p, partition key) {
     throw;
   }
   const command_id accepted = id;
+  if (e != nullptr && e->completion != nullptr) {
+    e->completion->set_runner(workers_[index].get(), info.wire_name, name_, accepted);
+  }
   if (!workers_[index]->queue.enqueue(std::move(p))) {  // only when out of memory (`p` is left as it was)
     status_->forget(accepted, e != nullptr && e->requeued);
     release(1);
@@ -189,7 +195,7 @@ void local_route::release(std::uint64_t n) noexcept {
 }
 
 void local_route::work(worker& w) {
-  on_worker_thread = true;
+  worker_host::bind_thread(&w);
   own_worker = &w;
   constexpr std::size_t batch = 32;
   constexpr std::chrono::milliseconds idle_wake{50};

@@ -36,6 +36,13 @@ cmdbus::bus_builder gated_pings(gate& g, std::atomic<int>& ran, const std::strin
   return b;
 }
 
+/// Ping and Keyed on route "one", which has a single worker: a handler there that queued a command to its own route
+/// and waited for it would wait for itself.
+std::string one_worker_route(int execute_timeout_ms) {
+  return "[routes.one]\nkind = \"local\"\nworkers = 1\nexecute_timeout_ms = " + std::to_string(execute_timeout_ms) +
+         "\n[commands]\n\"test.ping\" = \"one\"\n\"test.keyed\" = \"one\"\n";
+}
+
 TEST(LocalRoute, TheSameHandlersRunOnWorkersByConfigurationAlone) {
   std::atomic<std::thread::id> ran_on{};
   cmdbus::bus_builder b;
@@ -243,15 +250,88 @@ TEST(LocalRoute, ExecuteInsideAHandlerRunsTheChildInlineWhateverItsRoute) {
     EXPECT_TRUE(r);
   });
   // Both on one worker: were the child queued, the parent would wait for a worker that is itself.
-  b.config_text(
-      "[routes.one]\nkind = \"local\"\nworkers = 1\nexecute_timeout_ms = 2000\n[commands]\n\"test.ping\" = "
-      "\"one\"\n\"test.keyed\" = \"one\"\n",
-      "app.toml");
+  b.config_text(one_worker_route(2000), "app.toml");
   cmdbus::bus bus{std::move(b)};
   bus.execute(Keyed{1, 1});
   EXPECT_NE(parent_thread.load(), std::this_thread::get_id()) << "the parent ran on the worker";
   EXPECT_EQ(child_thread.load(), parent_thread.load()) << "the child ran inline, on the parent's thread";
   EXPECT_TRUE(child_saw_parent.load()) << "as the parent's child (it joins the parent's unit of work)";
+}
+
+// A blocking wait on a worker for a command queued behind itself could never end: it fails at once instead.
+TEST(LocalRoute, AWorkerWaitingOnACommandQueuedBehindItselfGetsAnErrorNotAHang) {
+  std::atomic<int> pings{0};
+  std::atomic<bool> looked_ready{true};
+  std::string message;
+  cmdbus::bus_builder b;
+  b.handle<test::Ping>([&](const test::Ping&) { ++pings; });
+  b.handle<Keyed>([&](const Keyed&, cmdbus::context& ctx) {
+    auto h = ctx.bus().send(test::Ping{});
+    looked_ready = h.wait_for(0ms);  // a look, not a wait: allowed, and the child cannot have run yet
+    try {
+      h.get();
+    } catch (const cmdbus::self_wait_error& e) {
+      message = e.what();
+      throw;
+    }
+  });
+  b.config_text(one_worker_route(20000), "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  EXPECT_THROW(bus.execute(Keyed{1, 1}), cmdbus::self_wait_error) << "the parent fails with the error, at once";
+  EXPECT_FALSE(looked_ready.load());
+  EXPECT_NE(message.find("'test.ping'"), std::string::npos) << message;
+  EXPECT_NE(message.find("route 'one'"), std::string::npos) << message;
+  EXPECT_TRUE(test::eventually([&] { return pings.load() == 1; })) << "the child still runs, after its parent";
+  const auto r = bus.try_execute(Keyed{1, 2});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), cmdbus::error_code::fatal) << "a bug in the calling code, not worth a retry";
+}
+
+TEST(LocalRoute, AWorkerWaitingOnACommandWhoseKeyMapsToItselfGetsAnError) {
+  std::atomic<int> children{0};
+  std::atomic<bool> refused{false};
+  cmdbus::bus_builder b;
+  b.handle<Keyed>([&](const Keyed& k, cmdbus::context& ctx) {
+    if (k.seq == 2) {
+      ++children;
+      return;
+    }
+    try {
+      ctx.bus().send(Keyed{k.key, 2}).get();  // the same key: the same worker, which is this one
+    } catch (const cmdbus::self_wait_error&) {
+      refused = true;
+    }
+  });
+  b.config_text(local_config("test.keyed"), "app.toml");  // four workers
+  cmdbus::bus bus{std::move(b)};
+  bus.execute(Keyed{7, 1});
+  EXPECT_TRUE(refused.load());
+  EXPECT_TRUE(test::eventually([&] { return children.load() == 1; }));
+}
+
+TEST(LocalRoute, AWorkerMayWaitOnAnotherWorkerOfItsRouteOrOnAnotherRoute) {
+  std::atomic<int> pings{0};
+  std::atomic<int> adds{0};
+  cmdbus::bus_builder b;
+  b.handle<test::Ping>([&](const test::Ping&) { ++pings; });
+  b.handle<test::Add>([&](const test::Add& c) {
+    ++adds;
+    return c.a + c.b;
+  });
+  b.handle<Keyed>([&](const Keyed&, cmdbus::context& ctx) {
+    for (int i = 0; i < 20; ++i) {
+      ctx.bus().send(test::Ping{}).get();                       // no key, two workers: it goes to the other one
+      EXPECT_EQ(ctx.bus().send(test::Add{i, 1}).get(), i + 1);  // another route's worker
+    }
+  });
+  b.config_text(
+      "[routes.two]\nkind = \"local\"\nworkers = 2\n[routes.other]\nkind = \"local\"\nworkers = 1\n"
+      "[commands]\n\"test.ping\" = \"two\"\n\"test.keyed\" = \"two\"\n\"test.add\" = \"other\"\n",
+      "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  bus.execute(Keyed{1, 1});
+  EXPECT_EQ(pings.load(), 20);
+  EXPECT_EQ(adds.load(), 20);
 }
 
 TEST(LocalRoute, ACommandWhoseDeadlinePassedInTheQueueDoesNotRun) {
