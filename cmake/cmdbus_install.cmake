@@ -22,6 +22,18 @@ if(TARGET cmdbus_local)
   install(DIRECTORY "${PROJECT_SOURCE_DIR}/transports/local/include/cmdbus" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
           COMPONENT cmdbus_development FILES_MATCHING PATTERN "*.hpp")
 endif()
+set(CMDBUS_PACKAGE_HAS_WIRE OFF)
+if(TARGET cmdbus_wire)
+  list(APPEND _cmdbus_installed_targets cmdbus_wire)
+  set(CMDBUS_PACKAGE_HAS_WIRE ON)
+  install(DIRECTORY "${PROJECT_SOURCE_DIR}/wire/include/cmdbus" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
+          COMPONENT cmdbus_development FILES_MATCHING PATTERN "*.hpp")
+endif()
+if(TARGET cmdbus_durable)
+  list(APPEND _cmdbus_installed_targets cmdbus_durable)
+  install(DIRECTORY "${PROJECT_SOURCE_DIR}/transports/durable/include/cmdbus" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
+          COMPONENT cmdbus_development FILES_MATCHING PATTERN "*.hpp")
+endif()
 set(CMDBUS_PACKAGE_HAS_SQLITE OFF)
 set(CMDBUS_PACKAGE_HAS_POSTGRES OFF)
 if(TARGET cmdbus_sqlite)

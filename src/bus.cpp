@@ -607,6 +607,58 @@ void worker_host::abandon(std::unique_ptr<detail::envelope> e, std::string_view 
   bus_->abandon(std::move(e), route);
 }
 
+tl::expected<std::unique_ptr<detail::envelope>, std::string> worker_host::decode(std::string_view command,
+                                                                                 std::string_view payload,
+                                                                                 std::uint32_t schema_version) const {
+  const detail::slot* found = nullptr;
+  for (std::uint32_t i = 0; i < bus_->slot_count_ && found == nullptr; ++i) {
+    const auto* info = bus_->slots_[i].info;
+    if (info != nullptr && info->wire_name == command) {
+      found = &bus_->slots_[i];
+    }
+  }
+  try {
+    if (found == nullptr) {
+      return tl::unexpected(
+          fmt::format("unknown command '{}': no command type of that name is registered in this "
+                      "process",
+                      command));
+    }
+    const message_info& info = *found->info;
+    if (found->invoke == nullptr) {
+      return tl::unexpected(fmt::format("command '{}' ({}) has no handler in this process", command, info.type_name));
+    }
+    if (found->async == nullptr) {
+      return tl::unexpected(
+          fmt::format("command '{}' ({}) is on the sync route in this process: a worker runs only "
+                      "commands that this process routes to an asynchronous route",
+                      command, info.type_name));
+    }
+    if (info.decode == nullptr) {
+      return tl::unexpected(
+          fmt::format("command '{}' ({}) has no codec in this process (cmdbus/codec.hpp), so its "
+                      "payload cannot be read",
+                      command, info.type_name));
+    }
+    std::unique_ptr<detail::envelope> e;
+    try {
+      e = info.decode(payload, schema_version);
+    } catch (const std::exception& x) {
+      return tl::unexpected(
+          fmt::format("the payload of command '{}' (schema version {}; this process writes {}) "
+                      "does not decode: {}",
+                      command, schema_version, info.schema_version, x.what()));
+    }
+    e->target = found;
+    const auto key = bus::partition_of(*found, e->payload);
+    e->key_hash = key.hash;
+    e->keyed = key.keyed;
+    return e;
+  } catch (const std::exception& x) {  // out of memory while describing or decoding
+    return tl::unexpected(fmt::format("command '{}' could not be decoded: {}", command, x.what()));
+  }
+}
+
 std::size_t worker_host::status_retention() const noexcept {
   return bus_->state_->registrations.status_retention;
 }

@@ -195,6 +195,8 @@ class bus {
   friend class next_step;
   friend class worker_host;
   friend class dead_letter_queue;
+  template <class M>
+  friend detail::run_outcome detail::run_decoded(bus& b, detail::envelope& e);
   struct state;
 
   template <class M>
@@ -558,5 +560,10 @@ class bus {
   std::uint32_t slot_count_ = 0;
   std::unique_ptr<state> state_;
 };
+
+template <class M>
+detail::run_outcome detail::run_decoded(bus& b, detail::envelope& e) {
+  return bus::run_envelope<M>(b, e);
+}
 
 }  // namespace cmdbus

@@ -22,7 +22,10 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <string>
 #include <string_view>
+
+#include <tl/expected.hpp>
 
 #include "cmdbus/context.hpp"
 #include "cmdbus/detail/envelope.hpp"
@@ -50,6 +53,15 @@ class worker_host {
 
   /// The description of the command type with this detail::type_index (the one in a parcel or an envelope).
   [[nodiscard]] const message_info& info(std::uint32_t type_index) const noexcept;
+
+  /// A command that arrived as bytes (a durable queue's row, a broker's message), ready for run(envelope&): its type
+  /// found by wire name, its payload decoded by the type's codec (cmdbus/codec.hpp), its partition key computed. Its
+  /// id, options and attempts are the caller's to restore. Or why it cannot run in this process, as one sentence: an
+  /// unknown command, a type without a handler or a codec here, a payload the codec refuses (with the codec's
+  /// reason). Never throws for bad input.
+  [[nodiscard]] tl::expected<std::unique_ptr<detail::envelope>, std::string> decode(std::string_view command,
+                                                                                    std::string_view payload,
+                                                                                    std::uint32_t schema_version) const;
 
   /// The first attempt of the command carried by value in `p`, which began at `started` (cycle_clock ticks). On
   /// success the route records it (parcel_run::succeeded, token); on failure the command has moved into an envelope

@@ -91,11 +91,17 @@ struct typed_envelope final : envelope {
   M message;
 };
 
-/// message_info::decode for a type with a codec.
+/// One attempt of a typed_envelope<M> made by decode_envelope (defined in cmdbus/bus.hpp, beside the pipeline).
+template <class M>
+run_outcome run_decoded(cmdbus::bus& b, envelope& e);
+
+/// message_info::decode for a type with a codec: the command in an envelope of its own, with its run function
+/// (worker_host::decode sets its route target and partition key).
 template <class M>
 std::unique_ptr<envelope> decode_envelope(std::string_view bytes, std::uint32_t schema_version) {
   auto e = std::make_unique<typed_envelope<M>>(codec<M>::decode(bytes, schema_version));
   e->type_index = type_index<M>();
+  e->run = &run_decoded<M>;
   return e;
 }
 
