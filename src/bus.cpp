@@ -167,6 +167,9 @@ bus::bus(bus_builder builder) : state_(std::make_unique<state>()) {
 
   slots_ = st.slots.data();
   slot_count_ = static_cast<std::uint32_t>(st.slots.size());
+  for (const auto& r : st.routes) {
+    r->open();
+  }
 }
 
 bus::~bus() {

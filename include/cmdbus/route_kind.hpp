@@ -116,6 +116,10 @@ class route {
 
   [[nodiscard]] virtual const std::string& name() const noexcept = 0;
   [[nodiscard]] virtual std::string_view kind() const noexcept = 0;
+  /// Called once the bus is complete (every command type points at its route), before any command is sent: a route
+  /// whose workers may find work at once (rows an earlier process left in a durable table) starts them here rather
+  /// than in route_plan::start(), where the worker host could not yet decode them.
+  virtual void open() {}
 
   /// Takes the command (leaving `p` empty) and returns the id it keeps (a route may tag it), or throws
   /// (queue_full_error, stopping_error, ...) leaving `p` as it was. `key` is the command's partition: commands of one

@@ -1,0 +1,33 @@
+// cmdbus/durable.hpp — the `durable` route kind: a command on a durable route is a row in a table of the
+// application's own database before post() returns, and stays there until a worker has run it.
+//
+//   cmdbus::sqlite::store db({.path = "data/bank.db"});
+//   cmdbus::durable::migrate(db);                    // creates cmdbus_queue if missing (docs/durable.md)
+//   cmdbus::bus_builder b;
+//   b.route_kind(cmdbus::durable::kind(db));          // this store is `store = "main"`
+//   b.config_file("cmdbus.toml");                     // [routes.transfers] kind = "durable", workers = 2, ...
+//
+// Keys of a [routes.NAME] table with kind = "durable": store (the name given to kind(); default "main"), workers
+// (threads of this process that run its commands, 0 for a process that only posts), poll_ms (how often an idle
+// worker looks for commands posted by other processes), lease_ms, batch (commands claimed at once) and
+// execute_timeout_ms. Every command type routed to it must be encodable (cmdbus/wire/json_codec.hpp).
+//
+// Contains: `durable::kind()`, `durable::migrate()`.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "cmdbus/route_kind.hpp"
+#include "cmdbus/sqlite/store.hpp"
+
+namespace cmdbus::durable {
+
+/// The durable route kind on `store` (which must outlive every bus built with it), known as `store_name` in the
+/// routing file's `store = "..."`. Run migrate() on the store first.
+[[nodiscard]] std::shared_ptr<route_kind> kind(sqlite::store& store, std::string store_name = "main");
+
+/// Creates the durable route's table and indexes in `store` if they are missing; safe to run at every start.
+void migrate(sqlite::store& store);
+
+}  // namespace cmdbus::durable

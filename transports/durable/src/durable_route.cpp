@@ -1,0 +1,336 @@
+#include "durable_route.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <exception>
+
+#include "cmdbus/error.hpp"
+#include "cmdbus/wire/convert.hpp"
+#include "cmdbus/wire/envelope.hpp"
+
+namespace cmdbus::durable::detail {
+
+namespace {
+
+// The route and worker whose thread this is, if any.
+thread_local const durable_route* own_route = nullptr;
+thread_local const std::string* own_worker_name = nullptr;
+
+const std::string no_worker = "a caller";
+
+}  // namespace
+
+std::size_t durable_route::id_hash::operator()(const command_id& id) const noexcept {
+  std::size_t h = 0;
+  for (const auto b : id.bytes()) {
+    h = h * 131 + b;
+  }
+  return h;
+}
+
+durable_route::durable_route(std::string name, const durable_settings& settings, std::shared_ptr<queue> q,
+                             worker_host& host)
+    : host_(&host), queue_(std::move(q)), name_(std::move(name)), settings_(settings) {
+  for (std::uint32_t i = 0; i < settings_.workers; ++i) {
+    workers_.push_back(std::make_unique<worker>());
+    workers_.back()->name = fmt::format("pid {} {}#{}", ::getpid(), name_, i);
+  }
+}
+
+void durable_route::open() {
+  for (auto& w : workers_) {
+    w->thread = std::thread([this, raw = w.get()] { work(*raw); });
+  }
+  if (!workers_.empty()) {
+    keeper_ = std::thread([this] { keep_leases(); });
+  }
+}
+
+void durable_route::keep_leases() {
+  const std::chrono::milliseconds lease{settings_.lease_ms};
+  std::vector<std::int64_t> seqs;
+  for (;;) {
+    {
+      std::unique_lock lock(wake_mutex_);
+      if (keeper_wake_.wait_for(lock, lease / 3, [&] { return joined_workers_; })) {
+        return;
+      }
+    }
+    for (auto& w : workers_) {
+      {
+        std::lock_guard lock(w->held_mutex);
+        seqs = w->held;
+      }
+      if (seqs.empty()) {
+        continue;
+      }
+      try {
+        queue_->renew(seqs, w->name, clock::now() + lease);
+      } catch (const std::exception& x) {
+        spdlog::error(
+            "cmdbus: route '{}': the leases of worker '{}' could not be renewed ({}); another worker may "
+            "take its commands over once they expire",
+            name_, w->name, x.what());
+      }
+    }
+  }
+}
+
+durable_route::~durable_route() {
+  (void)stop(std::nullopt);
+}
+
+command_id durable_route::enqueue(cmdbus::detail::parcel& p, cmdbus::detail::partition key) {
+  (void)key;  // the claim keeps a key's order; the key's text travels in the row
+  cmdbus::detail::envelope* const e = p.heavy;
+  const message_info& info = host_->info(e != nullptr ? e->type_index : p.ops->type_index);
+  const command_id id = e != nullptr ? e->id : p.id;
+  if (stopping_.load(std::memory_order_acquire)) {
+    throw stopping_error(fmt::format("cmdbus: route '{}' is stopping; command '{}' {} was not accepted", name_,
+                                     info.wire_name, id.to_string()));
+  }
+  const auto now = clock::now();
+  const wire::wire_envelope w =
+      e != nullptr ? wire::to_wire(*e, info, now) : wire::to_wire(info, p.payload(), id, nullptr, 0, now);
+  const std::string text = wire::encode_envelope(w);
+  const std::shared_ptr<cmdbus::detail::completion_base> completion = e != nullptr ? e->completion : nullptr;
+  if (completion != nullptr) {
+    if (workers_.size() == 1) {  // its one worker could wait for it: an error instead of a hang
+      completion->set_runner(workers_.front().get(), info.wire_name, name_, id);
+    }
+    std::lock_guard lock(waiters_mutex_);
+    waiters_[id] = waiter{completion, info.wire_name};
+  }
+  try {
+    queue_->insert(new_row{id, name_, info.wire_name, &w.partition_key, now, text}, cmdbus::detail::current_context);
+  } catch (...) {
+    if (completion != nullptr) {
+      std::lock_guard lock(waiters_mutex_);
+      waiters_.erase(id);
+    }
+    throw;
+  }
+  p.reset();  // the row holds the command now
+  {
+    std::lock_guard lock(wake_mutex_);
+    ++posted_;
+  }
+  wake_.notify_one();
+  return id;
+}
+
+bool durable_route::past_deadline() const noexcept {
+  return clock::now().time_since_epoch().count() >= give_up_at_.load(std::memory_order_acquire);
+}
+
+void durable_route::work(worker& w) {
+  worker_host::bind_thread(&w);
+  own_route = this;
+  own_worker_name = &w.name;
+  std::uint64_t seen = 0;
+  const std::chrono::milliseconds poll{settings_.poll_ms};
+  for (;;) {
+    const bool stopping = stopping_.load(std::memory_order_acquire);
+    if (stopping && past_deadline()) {
+      return;
+    }
+    std::vector<claimed> rows;
+    bool claim_failed = false;
+    try {
+      rows = queue_->claim(name_, w.name, clock::now(), std::chrono::milliseconds{settings_.lease_ms}, settings_.batch);
+    } catch (const std::exception& x) {
+      claim_failed = true;
+      spdlog::error("cmdbus: route '{}': worker '{}' could not claim commands ({}); it tries again in {} ms", name_,
+                    w.name, x.what(), settings_.poll_ms);
+    }
+    {
+      std::lock_guard lock(w.held_mutex);
+      for (const auto& row : rows) {
+        w.held.push_back(row.seq);
+      }
+    }
+    for (auto& row : rows) {
+      run_claimed(w, row);
+      std::lock_guard lock(w.held_mutex);
+      std::erase(w.held, row.seq);
+    }
+    if (!rows.empty()) {
+      continue;
+    }
+    if (stopping) {
+      return;  // nothing due now (or the table cannot be read): what is left waits for the next start
+    }
+    std::unique_lock lock(wake_mutex_);
+    // Woken by a post of this process (unless the database is failing: then no tight loop of errors) or a stop.
+    wake_.wait_for(lock, poll,
+                   [&] { return (!claim_failed && posted_ != seen) || stopping_.load(std::memory_order_acquire); });
+    seen = posted_;
+  }
+}
+
+std::shared_ptr<cmdbus::detail::completion_base> durable_route::take_waiter(const command_id& id) {
+  std::lock_guard lock(waiters_mutex_);
+  const auto it = waiters_.find(id);
+  return it != waiters_.end() ? it->second.completion.lock() : nullptr;
+}
+
+void durable_route::run_claimed(worker& w, claimed& row) {
+  const auto parsed = wire::parse_envelope(row.envelope);
+  auto e = parsed ? wire::from_wire(*host_, *parsed)
+                  : tl::expected<std::unique_ptr<cmdbus::detail::envelope>, std::string>(tl::unexpect, parsed.error());
+  if (!e) {
+    spdlog::error("cmdbus: route '{}': the command in row {} cannot run in this process: {}; it is now a dead letter",
+                  name_, row.seq, e.error());
+    try {
+      queue_->bury_unreadable(row.seq, e.error(), clock::now(), w.name);
+    } catch (const std::exception& x) {
+      spdlog::error("cmdbus: route '{}': row {} could not be marked dead ({}); its lease will expire", name_, row.seq,
+                    x.what());
+    }
+    if (parsed) {
+      if (auto c = take_waiter(parsed->id)) {
+        c->fail(
+            error(std::make_exception_ptr(std::runtime_error("cmdbus: " + e.error())), parsed->command, parsed->id));
+      }
+      std::lock_guard lock(waiters_mutex_);
+      waiters_.erase(parsed->id);
+    }
+    completed_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  auto& env = **e;
+  env.attempts = row.attempts;
+  env.completion = take_waiter(env.id);
+  const auto outcome = host_->run(env);
+  switch (outcome.what) {
+    case cmdbus::detail::run_outcome::kind::done:
+    case cmdbus::detail::run_outcome::kind::failed:
+      completed_.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case cmdbus::detail::run_outcome::kind::retry:
+      try {
+        queue_->retry_at(row.seq, clock::now() + std::chrono::duration_cast<clock::duration>(outcome.delay),
+                         env.last_error != nullptr ? env.last_error->message() : std::string{});
+      } catch (const std::exception& x) {
+        spdlog::error("cmdbus: route '{}': the retry of row {} could not be scheduled ({}); its lease will expire",
+                      name_, row.seq, x.what());
+      }
+      break;
+    case cmdbus::detail::run_outcome::kind::dead:
+      completed_.fetch_add(1, std::memory_order_relaxed);
+      host_->bury(std::move(*e));
+      break;
+  }
+}
+
+void durable_route::stop_accepting(std::optional<clock::time_point> give_up_at) {
+  if (give_up_at) {
+    auto current = give_up_at_.load(std::memory_order_acquire);
+    const auto wanted = give_up_at->time_since_epoch().count();
+    while (wanted < current && !give_up_at_.compare_exchange_weak(current, wanted, std::memory_order_acq_rel)) {
+    }
+  }
+  stopping_.store(true, std::memory_order_release);
+  { std::lock_guard lock(wake_mutex_); }
+  wake_.notify_all();
+}
+
+route_stop durable_route::stop(std::optional<clock::time_point> give_up_at) {
+  stop_accepting(give_up_at);
+  std::lock_guard stop_lock(stop_mutex_);
+  if (!joined_) {
+    for (auto& w : workers_) {
+      if (w->thread.joinable()) {
+        w->thread.join();
+      }
+    }
+    {
+      std::lock_guard lock(wake_mutex_);
+      joined_workers_ = true;
+    }
+    keeper_wake_.notify_all();
+    if (keeper_.joinable()) {
+      keeper_.join();
+    }
+    joined_ = true;
+    std::unordered_map<command_id, waiter, id_hash> left;
+    {
+      std::lock_guard lock(waiters_mutex_);
+      left.swap(waiters_);
+    }
+    for (auto& [id, wt] : left) {
+      if (const auto c = wt.completion.lock(); c != nullptr && !c->ready()) {
+        c->fail(error(std::make_exception_ptr(stopping_error(
+                          fmt::format("cmdbus: route '{}' stopped before command '{}' {} ran in this process; it "
+                                      "stays in the table and runs at the next start",
+                                      name_, wt.command, id.to_string()))),
+                      wt.command, id));
+      }
+    }
+  }
+  return route_stop{completed_.load(std::memory_order_relaxed), {}};
+}
+
+route_stats durable_route::stats() const {
+  const counts n = queue_->count(name_, clock::now());
+  route_stats s;
+  s.route = name_;
+  s.kind = "durable";
+  s.stopping = stopping_.load(std::memory_order_acquire);
+  s.queued = n.pending;
+  s.waiting_retry = n.waiting_retry;
+  s.in_flight = n.pending + n.waiting_retry + n.running;
+  s.completed = n.succeeded + n.failed + n.dead;
+  s.failed = n.failed;
+  s.dead = n.dead;
+  s.extras = {{"workers", settings_.workers},
+              {"running", n.running},
+              {"poll_ms", settings_.poll_ms},
+              {"lease_ms", settings_.lease_ms},
+              {"batch", settings_.batch}};
+  return s;
+}
+
+std::optional<command_state> durable_route::status(const command_id& id) const {
+  return queue_->status(id);
+}
+
+std::optional<command_state> durable_route::wait_settled(const command_id& id, clock::time_point until) const {
+  auto pause = std::chrono::milliseconds{1};
+  for (;;) {
+    auto s = queue_->status(id);
+    if (!s || s->settled() || clock::now() >= until) {
+      return s;
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds{50});
+  }
+}
+
+bool durable_route::on_own_worker() const noexcept {
+  return own_route == this;
+}
+
+void durable_route::note_retrying(const command_id& id, std::string_view error, bool requeued) noexcept {
+  (void)id;  // the worker schedules the retry in the row (retry_at), with the error
+  (void)error;
+  (void)requeued;
+}
+
+void durable_route::note_settled(const command_id& id, command_status status, const consistency_token& token,
+                                 std::string_view error, bool requeued) noexcept {
+  (void)token;
+  (void)requeued;
+  try {
+    queue_->set_state(id, status, error, clock::now(), own_worker_name != nullptr ? *own_worker_name : no_worker);
+  } catch (const std::exception& x) {
+    spdlog::error("cmdbus: route '{}': command {} settled ({}) but its row could not say so: {}", name_, id.to_string(),
+                  to_string(status), x.what());
+  }
+  std::lock_guard lock(waiters_mutex_);
+  waiters_.erase(id);
+}
+
+}  // namespace cmdbus::durable::detail

@@ -1,0 +1,100 @@
+// Internal (cmdbus::durable): a running durable route. post/send/execute insert the command's row and commit; this
+// process's workers (threads) claim rows in batches, run each through the worker host and record the outcome in the
+// row. A caller in this process who waits (send, execute) gets the outcome through the command's completion.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "cmdbus/route_kind.hpp"
+#include "cmdbus/worker.hpp"
+#include "queue.hpp"
+
+namespace cmdbus::durable::detail {
+
+/// The settings of a `durable` route (docs/durable.md).
+struct durable_settings {
+  std::uint32_t workers = 2;
+  std::uint32_t poll_ms = 100;     // an idle worker looks for commands of other processes this often
+  std::uint32_t lease_ms = 30000;  // a claimed command another worker may take over after this long
+  std::uint32_t batch = 16;
+  std::uint32_t execute_timeout_ms = 30000;
+};
+
+class durable_route final : public route {
+ public:
+  durable_route(std::string name, const durable_settings& settings, std::shared_ptr<queue> q, worker_host& host);
+  ~durable_route() override;
+
+  /// Starts the workers (and the lease keeper): they may find rows at once, so only once the bus is complete.
+  void open() override;
+  command_id enqueue(cmdbus::detail::parcel& p, cmdbus::detail::partition key) override;
+  [[nodiscard]] const std::string& name() const noexcept override { return name_; }
+  [[nodiscard]] std::string_view kind() const noexcept override { return "durable"; }
+  [[nodiscard]] std::chrono::milliseconds execute_timeout() const noexcept override {
+    return std::chrono::milliseconds{settings_.execute_timeout_ms};
+  }
+  void stop_accepting(std::optional<clock::time_point> give_up_at) override;
+  /// Refuses new commands; the workers run what is due now, then leave. Rows not run (a retry not yet due, or the
+  /// deadline passed) stay in the table for the next start: nothing is abandoned. Callers in this process still
+  /// waiting get stopping_error.
+  route_stop stop(std::optional<clock::time_point> give_up_at) override;
+  [[nodiscard]] route_stats stats() const override;
+  [[nodiscard]] std::optional<command_state> status(const command_id& id) const override;
+  [[nodiscard]] std::optional<command_state> wait_settled(const command_id& id, clock::time_point until) const override;
+  [[nodiscard]] bool on_own_worker() const noexcept override;
+  void note_retrying(const command_id& id, std::string_view error, bool requeued) noexcept override;
+  void note_settled(const command_id& id, command_status status, const consistency_token& token, std::string_view error,
+                    bool requeued) noexcept override;
+
+ private:
+  struct worker {
+    std::thread thread;
+    std::string name;  // in the row's failed_by / lease_owner: host, process and thread
+    std::mutex held_mutex;
+    std::vector<std::int64_t> held;  // rows it claimed and has not finished: their leases are renewed
+  };
+  struct waiter {
+    std::weak_ptr<cmdbus::detail::completion_base> completion;  // weak: a caller who dropped the handle does not wait
+    std::string_view command;
+  };
+  struct id_hash {
+    std::size_t operator()(const command_id& id) const noexcept;
+  };
+
+  void work(worker& w);
+  /// Renews the leases of every row this process's workers hold, every third of lease_ms, until the workers leave.
+  void keep_leases();
+  void run_claimed(worker& w, claimed& row);
+  /// The completion of `id`, if a caller in this process still waits for it.
+  std::shared_ptr<cmdbus::detail::completion_base> take_waiter(const command_id& id);
+  [[nodiscard]] bool past_deadline() const noexcept;
+
+  worker_host* host_;
+  std::shared_ptr<queue> queue_;
+  std::string name_;
+  durable_settings settings_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<clock::rep> give_up_at_{clock::duration::max().count()};
+  std::mutex wake_mutex_;
+  std::condition_variable wake_;
+  std::uint64_t posted_ = 0;     // under wake_mutex_: bumped by each post of this process
+  bool joined_workers_ = false;  // under wake_mutex_: the workers have left (the lease keeper leaves too)
+  std::condition_variable keeper_wake_;
+  std::mutex waiters_mutex_;
+  std::unordered_map<command_id, waiter, id_hash> waiters_;
+  std::mutex stop_mutex_;
+  bool joined_ = false;
+  std::atomic<std::uint64_t> completed_{0};
+  std::vector<std::unique_ptr<worker>> workers_;
+  std::thread keeper_;
+};
+
+}  // namespace cmdbus::durable::detail

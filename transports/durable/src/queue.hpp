@@ -1,0 +1,73 @@
+// Internal (cmdbus::durable): what a durable route asks of its table, whatever the database.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cmdbus/command_status.hpp"
+#include "cmdbus/context.hpp"
+#include "cmdbus/id.hpp"
+
+namespace cmdbus::durable::detail {
+
+/// A command a worker claimed: its row, its wire envelope (JSON) and its attempts counting this one.
+struct claimed {
+  std::int64_t seq = 0;
+  std::string envelope;
+  std::uint32_t attempts = 0;
+};
+
+/// A new row: the command as the wire envelope says, ready to run at `created_at`.
+struct new_row {
+  command_id id;
+  std::string_view route;
+  std::string_view command;
+  const std::optional<std::string>* partition_key = nullptr;
+  clock::time_point created_at;
+  std::string_view envelope;
+};
+
+/// Rows of one route by state, at one moment.
+struct counts {
+  std::uint64_t pending = 0;        ///< ready to run now
+  std::uint64_t waiting_retry = 0;  ///< pending, but not before a retry's time
+  std::uint64_t running = 0;
+  std::uint64_t succeeded = 0;
+  std::uint64_t failed = 0;
+  std::uint64_t dead = 0;
+};
+
+class queue {
+ public:
+  queue() = default;
+  queue(const queue&) = delete;
+  queue& operator=(const queue&) = delete;
+  virtual ~queue() = default;
+
+  /// Inserts the row. Inside a unit of work of the queue's store (`ctx` or an enclosing command runs in one), through
+  /// that transaction: the row exists only if it commits (the outbox). Otherwise in a transaction of its own,
+  /// committed on return. A requeued dead letter (same id) becomes pending again, keeping its history.
+  virtual void insert(const new_row& row, const context* ctx) = 0;
+  /// Claims up to `batch` rows of `route` that may run now (pending and due, or running with an expired lease), at most
+  /// one per partition key and never one whose key has an earlier row pending or running, in order. Commits.
+  virtual std::vector<claimed> claim(std::string_view route, std::string_view worker, clock::time_point now,
+                                     std::chrono::milliseconds lease, std::size_t batch) = 0;
+  /// Extends to `until` the lease of the rows `seqs` that `worker` still holds (running). Commits.
+  virtual void renew(const std::vector<std::int64_t>& seqs, std::string_view worker, clock::time_point until) = 0;
+  /// Sets the state of the command `id` (and its last error, when not empty). Commits.
+  virtual void set_state(const command_id& id, command_status status, std::string_view error, clock::time_point now,
+                         std::string_view worker) = 0;
+  /// The claimed row `seq` runs again from `due` on (pending). Commits.
+  virtual void retry_at(std::int64_t seq, clock::time_point due, std::string_view error) = 0;
+  /// The claimed row `seq` cannot become a command here: dead, with `reason`. Commits.
+  virtual void bury_unreadable(std::int64_t seq, std::string_view reason, clock::time_point now,
+                               std::string_view worker) = 0;
+  [[nodiscard]] virtual std::optional<command_state> status(const command_id& id) = 0;
+  [[nodiscard]] virtual counts count(std::string_view route, clock::time_point now) = 0;
+};
+
+}  // namespace cmdbus::durable::detail

@@ -1,0 +1,482 @@
+// The `durable` route on SQLite in one process: a command is a committed row before post() returns, a worker runs it
+// through the same handler chain, and what it became is in the row; what was not run survives the bus.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cmdbus/cmdbus.hpp"
+#include "cmdbus/durable.hpp"
+#include "cmdbus/sqlite/store.hpp"
+#include "cmdbus/wire/json_codec.hpp"
+
+namespace durable_test {
+
+struct Deposit {
+  static constexpr std::string_view command_name = "bank.deposit";
+  using result_type = long;
+  std::string account;
+  long amount = 0;
+  int seq = 0;
+  [[nodiscard]] const std::string& partition_key() const { return account; }
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Deposit, account, amount, seq)
+
+struct overdrawn : cmdbus::rejected_error {
+  using cmdbus::rejected_error::rejected_error;
+};
+
+/// A sync command whose handler posts a deposit from inside its unit of work, then fails if told to.
+struct OpenAccount {
+  static constexpr std::string_view command_name = "bank.open";
+  std::string account;
+  bool fail_after_posting = false;
+};
+
+/// No codec: a durable route refuses it at start.
+struct Unencodable {
+  static constexpr std::string_view command_name = "test.unencodable";
+};
+
+}  // namespace durable_test
+
+CMDBUS_JSON_CODEC(durable_test::Deposit, 1);
+
+namespace {
+
+using namespace std::chrono_literals;
+using durable_test::Deposit;
+
+/// A database file of its own, removed afterwards.
+struct temp_db {
+  std::filesystem::path dir;
+  temp_db() {
+    dir = std::filesystem::temp_directory_path() / ("cmdbus-durable-" + cmdbus::command_id::generate().to_string());
+    std::filesystem::create_directories(dir);
+  }
+  ~temp_db() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  }
+  [[nodiscard]] std::string path() const { return (dir / "app.db").string(); }
+};
+
+std::string durable_config(int workers, const std::string& extra = "") {
+  return "[routes.transfers]\nkind = \"durable\"\nworkers = " + std::to_string(workers) + "\npoll_ms = 20\n" + extra +
+         "[commands]\n\"bank.deposit\" = \"transfers\"\n";
+}
+
+/// Deposits per account, in the order the handler ran them; and whether two of one account ever ran at once.
+struct ledger {
+  std::mutex m;
+  std::map<std::string, std::vector<int>> seqs;
+  std::map<std::string, int> running;
+  std::atomic<bool> overlapped{false};
+  std::atomic<int> runs{0};
+  std::atomic<int> refused{0};  // overdrawn deposits the handler refused
+
+  void handle(const Deposit& d) {
+    {
+      std::lock_guard lock(m);
+      if (++running[d.account] > 1) {
+        overlapped = true;
+      }
+    }
+    std::this_thread::sleep_for(100us);
+    std::lock_guard lock(m);
+    --running[d.account];
+    seqs[d.account].push_back(d.seq);
+    ++runs;
+  }
+};
+
+cmdbus::bus_builder builder(cmdbus::sqlite::store& db, ledger& l, int workers, const std::string& extra = "") {
+  cmdbus::bus_builder b;
+  b.route_kind(cmdbus::durable::kind(db));
+  b.handle<Deposit>([&l](const Deposit& d) -> long {
+    if (d.amount < 0) {
+      ++l.refused;
+      throw durable_test::overdrawn("account " + d.account + " cannot go below zero");
+    }
+    l.handle(d);
+    return d.amount * 2;
+  });
+  b.config_text(durable_config(workers, extra), "app.toml");
+  return b;
+}
+
+std::string row_state(cmdbus::sqlite::store& db, const cmdbus::command_id& id) {
+  std::string state;
+  db.with_connection([&](cmdbus::sqlite::connection& c) {
+    state = c.query_one<std::string>("SELECT state FROM cmdbus_queue WHERE id = ?", id.to_string()).value_or("none");
+  });
+  return state;
+}
+
+bool eventually(const std::function<bool()>& done) {
+  const auto until = std::chrono::steady_clock::now() + 20s;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= until) {
+      return false;
+    }
+    std::this_thread::sleep_for(2ms);
+  }
+  return true;
+}
+
+TEST(DurableRoute, APostedCommandIsACommittedRowAndAWorkerRunsIt) {
+  temp_db tmp;
+  cmdbus::sqlite::store db({.path = tmp.path()});
+  cmdbus::durable::migrate(db);
+  ledger l;
+  cmdbus::bus bus{builder(db, l, 1)};
+  EXPECT_EQ(bus.routes()[0].kind, "durable");
+  const auto id = bus.post(Deposit{"alice", 5, 1});
+  EXPECT_NE(row_state(db, id), "none") << "the row is committed when post returns";
+  ASSERT_TRUE(eventually([&] { return row_state(db, id) == "succeeded"; })) << row_state(db, id);
+  EXPECT_EQ(l.runs.load(), 1);
+  const auto st = bus.status(id);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->status, cmdbus::command_status::succeeded);
+  EXPECT_EQ(st->route, "transfers");
+  EXPECT_EQ(st->attempts, 1U);
+  // The row is plain SQL: the command and its JSON payload, readable with sqlite3.
+  std::string command, account;
+  db.with_connection([&](cmdbus::sqlite::connection& c) {
+    command = c.query_one<std::string>("SELECT command FROM cmdbus_queue WHERE id = ?", id.to_string()).value();
+    account = c.query_one<std::string>(
+                   "SELECT json_extract(envelope, '$.payload.account') FROM cmdbus_queue "
+                   "WHERE id = ?",
+                   id.to_string())
+                  .value();
+  });
+  EXPECT_EQ(command, "bank.deposit");
+  EXPECT_EQ(account, "alice");
+}
+
+TEST(DurableRoute, ExecuteAndSendGiveTheResultOrTheOriginalError) {
+  temp_db tmp;
+  cmdbus::sqlite::store db({.path = tmp.path()});
+  cmdbus::durable::migrate(db);
+  ledger l;
+  cmdbus::bus bus{builder(db, l, 2)};
+  EXPECT_EQ(bus.execute(Deposit{"bob", 21, 1}), 42);
+  auto h = bus.send(Deposit{"bob", 4, 2});
+  EXPECT_EQ(h.get(), 8);
+  EXPECT_THROW((void)bus.execute(Deposit{"bob", -1, 3}), durable_test::overdrawn);
+  const auto r = bus.try_execute(Deposit{"carol", -1, 1});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), cmdbus::error_code::rejected);
+  EXPECT_EQ(r.error().message(), "account carol cannot go below zero");
+  const auto st = bus.status(r.error().id());
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->status, cmdbus::command_status::failed);
+  EXPECT_EQ(row_state(db, r.error().id()), "failed");
+}
+
+TEST(DurableRoute, CommandsOfOneKeyRunInOrderAndNeverAtOnceAcrossWorkers) {
+  temp_db tmp;
+  cmdbus::sqlite::store db({.path = tmp.path()});
+  cmdbus::durable::migrate(db);
+  ledger l;
+  cmdbus::bus bus{builder(db, l, 3, "batch = 8\n")};
+  const std::vector<std::string> accounts{"a", "b", "c", "d"};
+  constexpr int per_account = 40;
+  for (int i = 1; i <= per_account; ++i) {
+    for (const auto& a : accounts) {
+      (void)bus.post(Deposit{a, 1, i});
+    }
+  }
+  ASSERT_TRUE(eventually([&] { return l.runs.load() == per_account * static_cast<int>(accounts.size()); }))
+      << l.runs.load();
+  EXPECT_FALSE(l.overlapped.load());
+  std::lock_guard lock(l.m);
+  for (const auto& a : accounts) {
+    const auto& seen = l.seqs[a];
+    ASSERT_EQ(seen.size(), static_cast<std::size_t>(per_account)) << a;
+    for (int i = 0; i < per_account; ++i) {
+      EXPECT_EQ(seen[static_cast<std::size_t>(i)], i + 1) << "account " << a;
+    }
+  }
+}
+
+TEST(DurableRoute, WhatABusDidNotRunStaysInTheTableAndTheNextBusRunsIt) {
+  temp_db tmp;
+  std::vector<cmdbus::command_id> ids;
+  {
+    cmdbus::sqlite::store db({.path = tmp.path()});
+    cmdbus::durable::migrate(db);
+    ledger l;
+    cmdbus::bus producer{builder(db, l, 0)};  // no workers: a process that only posts
+    for (int i = 1; i <= 25; ++i) {
+      ids.push_back(producer.post(Deposit{"dora", 1, i}));
+    }
+    (void)producer.stop();
+    EXPECT_EQ(l.runs.load(), 0);
+    EXPECT_EQ(producer.queue_stats()[0].queued, 25U);
+  }
+  cmdbus::sqlite::store db({.path = tmp.path()});
+  cmdbus::durable::migrate(db);  // again: it changes nothing
+  ledger l;
+  cmdbus::bus worker{builder(db, l, 2)};
+  ASSERT_TRUE(eventually([&] { return l.runs.load() == 25; })) << l.runs.load();
+  for (const auto& id : ids) {
+    EXPECT_TRUE(eventually([&] { return row_state(db, id) == "succeeded"; })) << id.to_string();
+  }
+  std::lock_guard lock(l.m);
+  for (int i = 0; i < 25; ++i) {
+    EXPECT_EQ(l.seqs["dora"][static_cast<std::size_t>(i)], i + 1);
+  }
+}
+
+TEST(DurableRoute, ATransientFailureWaitsForItsRetryInTheTableWhileOtherKeysGoOn) {
+  temp_db tmp;
+  cmdbus::sqlite::store db({.path = tmp.path()});
+  cmdbus::durable::migrate(db);
+  std::atomic<int> flaky_runs{0};
+  std::atomic<bool> steady_ran_first{false};
+  std::atomic<bool> steady_ran{false};
+  cmdbus::bus_builder b;
+  b.route_kind(cmdbus::durable::kind(db));
+  cmdbus::retry_policy policy;
+  policy.initial_delay = 200ms;
+  policy.max_attempts = 3;
+  b.use(cmdbus::make_retry(policy));
+  b.handle<Deposit>([&](const Deposit& d, cmdbus::context& ctx) -> long {
+    if (d.account == "steady") {
+      steady_ran = true;
+      return 0;
+    }
+    ++flaky_runs;
+    if (ctx.attempt() < 3) {
+      throw cmdbus::transient_error("the ledger is busy (attempt " + std::to_string(ctx.attempt()) + ")");
+    }
+    steady_ran_first = steady_ran.load();
+    return 1;
+  });
+  b.config_text(durable_config(1), "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  const auto flaky = bus.post(Deposit{"flaky", 1, 1});
+  (void)bus.post(Deposit{"steady", 1, 1});
+  ASSERT_TRUE(eventually([&] { return row_state(db, flaky) == "succeeded"; })) << row_state(db, flaky);
+  EXPECT_EQ(flaky_runs.load(), 3);
+  EXPECT_TRUE(steady_ran_first.load()) << "the one worker ran another key while the retry waited";
+  const auto st = bus.status(flaky);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->attempts, 3U);
+  EXPECT_NE(st->error.find("the ledger is busy (attempt 2)"), std::string::npos) << st->error;
+}
+
+TEST(DurableRoute, AFailedPostIsADeadLetterThatARequeueRunsAgainUnderItsId) {
+  temp_db tmp;
+  cmdbus::sqlite::store db({.path = tmp.path()});
+  cmdbus::durable::migrate(db);
+  ledger l;
+  cmdbus::bus bus{builder(db, l, 1)};
+  const auto id = bus.post(Deposit{"gina", -5, 1});
+  ASSERT_TRUE(eventually([&] { return row_state(db, id) == "dead"; })) << row_state(db, id);
+  const auto letters = bus.dead_letters().list();
+  ASSERT_EQ(letters.size(), 1U);
+  EXPECT_EQ(letters[0].id, id);
+  EXPECT_EQ(letters[0].error, "account gina cannot go below zero");
+  EXPECT_EQ(letters[0].route, "transfers");
+  std::string message;
+  db.with_connection([&](cmdbus::sqlite::connection& c) {
+    message = c.query_one<std::string>("SELECT error_message FROM cmdbus_queue WHERE id = ?", id.to_string()).value();
+  });
+  EXPECT_NE(message.find("account gina cannot go below zero"), std::string::npos) << message;
+  bus.dead_letters().requeue(id);  // the same command again: still overdrawn, so dead again, under the same id
+  ASSERT_TRUE(eventually([&] { return l.refused.load() == 2; })) << "it ran again";
+  ASSERT_TRUE(eventually([&] { return bus.dead_letters().list().size() == 1 && row_state(db, id) == "dead"; }));
+  std::int64_t rows = 0;
+  db.with_connection([&](cmdbus::sqlite::connection& c) {
+    rows = c.query_one<std::int64_t>("SELECT count(*) FROM cmdbus_queue WHERE id = ?", id.to_string()).value();
+  });
+  EXPECT_EQ(rows, 1) << "a requeue reuses the command's row";
+  EXPECT_EQ(l.runs.load(), 0);
+}
+
+TEST(DurableRoute, AOneWorkerRouteWaitingOnItselfGetsAnErrorNotAHang) {
+  temp_db tmp;
+  cmdbus::sqlite::store db({.path = tmp.path()});
+  cmdbus::durable::migrate(db);
+  cmdbus::bus_builder b;
+  b.route_kind(cmdbus::durable::kind(db));
+  b.handle<Deposit>([](const Deposit& d, cmdbus::context& ctx) -> long {
+    if (d.seq == 1) {
+      return ctx.bus().send(Deposit{d.account, d.amount, 2}).get();  // queued behind this very command
+    }
+    return d.amount;
+  });
+  b.config_text(durable_config(1), "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  EXPECT_THROW((void)bus.execute(Deposit{"hana", 1, 1}), cmdbus::self_wait_error);
+}
+
+/// OpenAccount (sync, in a unit of work on `db`) posts Deposit{account, 10} to `deposit_route` (kind `kind`).
+cmdbus::bus_builder opening_accounts(cmdbus::sqlite::store& db, ledger& l, const std::string& kind) {
+  cmdbus::bus_builder b;
+  b.route_kind(cmdbus::durable::kind(db));
+  b.use(db.unit_of_work());
+  b.handle<Deposit>([&l](const Deposit& d) -> long {
+    l.handle(d);
+    return d.amount;
+  });
+  b.handle<durable_test::OpenAccount>([](const durable_test::OpenAccount& o, cmdbus::context& ctx) {
+    cmdbus::sqlite::connection_of(ctx).execute("INSERT INTO account (id) VALUES (?)", o.account);
+    (void)ctx.bus().post(Deposit{o.account, 10, 1});
+    if (o.fail_after_posting) {
+      throw durable_test::overdrawn("opening " + o.account + " failed after it posted its deposit");
+    }
+  });
+  b.config_text("[routes.deposits]\nkind = \"" + kind + "\"\nworkers = 1\n" +
+                    (kind == "durable" ? "poll_ms = 20\n" : "") + "[commands]\n\"bank.deposit\" = \"deposits\"\n",
+                "app.toml");
+  return b;
+}
+
+TEST(DurableRoute, ACommandPostedInsideAUnitOfWorkExistsOnlyIfItCommits) {
+  temp_db tmp;
+  cmdbus::sqlite::store db({.path = tmp.path()});
+  cmdbus::durable::migrate(db);
+  db.exec_script("CREATE TABLE account (id TEXT PRIMARY KEY)");
+  ledger l;
+  cmdbus::bus bus{opening_accounts(db, l, "durable")};
+  EXPECT_THROW(bus.execute(durable_test::OpenAccount{"ivan", true}), durable_test::overdrawn);
+  bus.execute(durable_test::OpenAccount{"jane", false});
+  ASSERT_TRUE(eventually([&] { return l.runs.load() == 1; }));
+  std::int64_t rows = -1;
+  db.with_connection([&](cmdbus::sqlite::connection& c) {
+    rows = c.query_one<std::int64_t>("SELECT count(*) FROM cmdbus_queue").value();
+  });
+  EXPECT_EQ(rows, 1) << "the rolled-back handler's post left no row";
+  (void)bus.stop();
+  std::lock_guard lock(l.m);
+  EXPECT_EQ(l.seqs.count("ivan"), 0U) << "and never ran";
+  EXPECT_EQ(l.seqs.count("jane"), 1U);
+}
+
+// The difference: a local route's queue is not part of the transaction, so its child runs even after a rollback.
+TEST(DurableRoute, OnALocalRouteTheSameChildRunsEvenWhenItsParentRollsBack) {
+  temp_db tmp;
+  cmdbus::sqlite::store db({.path = tmp.path()});
+  db.exec_script("CREATE TABLE account (id TEXT PRIMARY KEY)");
+  ledger l;
+  cmdbus::bus bus{opening_accounts(db, l, "local")};
+  EXPECT_THROW(bus.execute(durable_test::OpenAccount{"ivan", true}), durable_test::overdrawn);
+  (void)bus.stop();
+  std::lock_guard lock(l.m);
+  EXPECT_EQ(l.seqs.count("ivan"), 1U) << "the local route ran the child of a rolled-back parent";
+}
+
+TEST(DurableRoute, AHandlerLongerThanTheLeaseKeepsItsCommandAndRunsOnce) {
+  temp_db tmp;
+  cmdbus::sqlite::store db({.path = tmp.path()});
+  cmdbus::durable::migrate(db);
+  std::atomic<int> runs{0};
+  cmdbus::bus_builder b;
+  b.route_kind(cmdbus::durable::kind(db));
+  b.handle<Deposit>([&](const Deposit& d) -> long {
+    ++runs;
+    std::this_thread::sleep_for(1200ms);  // four leases long: renewed meanwhile, so no other worker takes it over
+    return d.amount;
+  });
+  b.config_text(durable_config(2, "lease_ms = 300\n"), "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  EXPECT_EQ(bus.execute(Deposit{"kim", 7, 1}), 7);
+  (void)bus.stop();
+  EXPECT_EQ(runs.load(), 1);
+}
+
+TEST(DurableRoute, ARowThatCannotBecomeACommandHereIsADeadLetterWithTheReasonAndTheWorkerGoesOn) {
+  temp_db tmp;
+  cmdbus::sqlite::store db({.path = tmp.path()});
+  cmdbus::durable::migrate(db);
+  db.exec_script(
+      "INSERT INTO cmdbus_queue (id, route, command, state, attempts, available_at, created_at, updated_at, envelope) "
+      "VALUES ('0190b8e4-6c1a-7d3e-9f2a-1b2c3d4e5f60', 'transfers', 'bank.renamed', 'pending', 0, 0, 0, 0, "
+      "'{\"id\":\"0190b8e4-6c1a-7d3e-9f2a-1b2c3d4e5f60\",\"command\":\"bank.renamed\",\"schema_version\":1,"
+      "\"payload\":{}}'),"
+      "('0190b8e4-6c1a-7d3e-9f2a-1b2c3d4e5f61', 'transfers', 'bank.deposit', 'pending', 0, 0, 0, 0, 'not json'),"
+      "('0190b8e4-6c1a-7d3e-9f2a-1b2c3d4e5f62', 'transfers', 'bank.deposit', 'pending', 0, 0, 0, 0, "
+      "'{\"id\":\"0190b8e4-6c1a-7d3e-9f2a-1b2c3d4e5f62\",\"command\":\"bank.deposit\",\"schema_version\":1,"
+      "\"payload\":{\"amount\":\"lots\"}}')");
+  ledger l;
+  cmdbus::bus bus{builder(db, l, 1)};
+  const auto after = bus.post(Deposit{"erin", 3, 1});
+  ASSERT_TRUE(eventually([&] { return row_state(db, after) == "succeeded"; })) << "the worker went on";
+  const std::map<std::string, std::string> expected{
+      {"0190b8e4-6c1a-7d3e-9f2a-1b2c3d4e5f60", "unknown command 'bank.renamed'"},
+      {"0190b8e4-6c1a-7d3e-9f2a-1b2c3d4e5f61", "a command envelope is not JSON"},
+      {"0190b8e4-6c1a-7d3e-9f2a-1b2c3d4e5f62",
+       "the payload of command 'bank.deposit' (schema version 1; this process "
+       "writes 1) does not decode"},
+  };
+  db.with_connection([&](cmdbus::sqlite::connection& c) {
+    for (const auto& [id, reason] : expected) {
+      EXPECT_EQ(c.query_one<std::string>("SELECT state FROM cmdbus_queue WHERE id = ?", id).value_or(""), "dead");
+      const auto message =
+          c.query_one<std::string>("SELECT error_message FROM cmdbus_queue WHERE id = ?", id).value_or("");
+      EXPECT_NE(message.find(reason), std::string::npos) << message;
+    }
+  });
+  EXPECT_EQ(bus.queue_stats()[0].dead, 3U);
+}
+
+TEST(DurableRoute, ACommandThatCannotBeEncodedIsRefusedAtStartNamingTheRouteAndLine) {
+  temp_db tmp;
+  cmdbus::sqlite::store db({.path = tmp.path()});
+  cmdbus::bus_builder b;
+  b.route_kind(cmdbus::durable::kind(db));
+  b.handle<durable_test::Unencodable>([](const durable_test::Unencodable&) {});
+  b.config_text("[routes.transfers]\nkind = \"durable\"\n[commands]\n\"test.unencodable\" = \"transfers\"\n",
+                "app.toml");
+  try {
+    cmdbus::bus bus{std::move(b)};
+    FAIL() << "started";
+  } catch (const cmdbus::config_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("'test.unencodable'"), std::string::npos) << what;
+    EXPECT_NE(what.find("'transfers'"), std::string::npos) << what;
+    EXPECT_NE(what.find("app.toml:4"), std::string::npos) << what;
+  }
+}
+
+TEST(DurableRoute, AStoreTheKindDoesNotKnowIsAnErrorAtItsLine) {
+  temp_db tmp;
+  cmdbus::sqlite::store db({.path = tmp.path()});
+  ledger l;
+  auto b = builder(db, l, 1);
+  b.config_text(durable_config(1, "store = \"reports\"\n"), "app.toml");
+  try {
+    cmdbus::bus bus{std::move(b)};
+    FAIL() << "started";
+  } catch (const cmdbus::config_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("app.toml:5"), std::string::npos) << what;
+    EXPECT_NE(what.find("names store 'reports', but this bus's durable routes are on store 'main'"), std::string::npos)
+        << what;
+  }
+}
+
+TEST(DurableRoute, WithoutTheTableAPostFailsAtTheCallerAndNothingIsHalfDone) {
+  temp_db tmp;
+  cmdbus::sqlite::store db({.path = tmp.path()});  // migrate() not run
+  ledger l;
+  cmdbus::bus bus{builder(db, l, 1)};
+  try {
+    (void)bus.post(Deposit{"fred", 1, 1});
+    FAIL() << "accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string{e.what()}.find("cmdbus_queue"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(l.runs.load(), 0);
+}
+
+}  // namespace
