@@ -6,6 +6,7 @@
 
 #include <exception>
 
+#include "claim.hpp"
 #include "cmdbus/error.hpp"
 #include "cmdbus/wire/convert.hpp"
 #include "cmdbus/wire/envelope.hpp"
@@ -203,7 +204,15 @@ void durable_route::run_claimed(worker& w, claimed& row) {
   auto& env = **e;
   env.attempts = row.attempts;
   env.completion = take_waiter(env.id);
+  active_claim claim{env.id, row.seq, &w.name, false};
+  current_claim = &claim;
   const auto outcome = host_->run(env);
+  current_claim = nullptr;
+  if (claim.lost) {  // another worker holds the row now: it records the outcome, not this one
+    spdlog::warn("cmdbus: route '{}': worker '{}' lost row {} ({}) to another worker; its run was rolled back", name_,
+                 w.name, row.seq, env.id.to_string());
+    return;
+  }
   switch (outcome.what) {
     case cmdbus::detail::run_outcome::kind::done:
     case cmdbus::detail::run_outcome::kind::failed:
@@ -212,7 +221,7 @@ void durable_route::run_claimed(worker& w, claimed& row) {
     case cmdbus::detail::run_outcome::kind::retry:
       try {
         queue_->retry_at(row.seq, clock::now() + std::chrono::duration_cast<clock::duration>(outcome.delay),
-                         env.last_error != nullptr ? env.last_error->message() : std::string{});
+                         env.last_error != nullptr ? env.last_error->message() : std::string{}, w.name);
       } catch (const std::exception& x) {
         spdlog::error("cmdbus: route '{}': the retry of row {} could not be scheduled ({}); its lease will expire",
                       name_, row.seq, x.what());
@@ -323,6 +332,12 @@ void durable_route::note_settled(const command_id& id, command_status status, co
                                  std::string_view error, bool requeued) noexcept {
   (void)token;
   (void)requeued;
+  if (status == command_status::succeeded && current_claim != nullptr && current_claim->id == id &&
+      current_claim->marked) {
+    std::lock_guard lock(waiters_mutex_);
+    waiters_.erase(id);
+    return;  // the inbox marked it in the command's own transaction
+  }
   try {
     queue_->set_state(id, status, error, clock::now(), own_worker_name != nullptr ? *own_worker_name : no_worker);
   } catch (const std::exception& x) {

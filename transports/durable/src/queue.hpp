@@ -58,11 +58,12 @@ class queue {
                                      std::chrono::milliseconds lease, std::size_t batch) = 0;
   /// Extends to `until` the lease of the rows `seqs` that `worker` still holds (running). Commits.
   virtual void renew(const std::vector<std::int64_t>& seqs, std::string_view worker, clock::time_point until) = 0;
-  /// Sets the state of the command `id` (and its last error, when not empty). Commits.
+  /// Sets the state of the command `id` (and its last error, when not empty), unless another worker than `worker`
+  /// holds it now. Commits.
   virtual void set_state(const command_id& id, command_status status, std::string_view error, clock::time_point now,
                          std::string_view worker) = 0;
-  /// The claimed row `seq` runs again from `due` on (pending). Commits.
-  virtual void retry_at(std::int64_t seq, clock::time_point due, std::string_view error) = 0;
+  /// The claimed row `seq`, if `worker` still holds it, runs again from `due` on (pending). Commits.
+  virtual void retry_at(std::int64_t seq, clock::time_point due, std::string_view error, std::string_view worker) = 0;
   /// The claimed row `seq` cannot become a command here: dead, with `reason`. Commits.
   virtual void bury_unreadable(std::int64_t seq, std::string_view reason, clock::time_point now,
                                std::string_view worker) = 0;

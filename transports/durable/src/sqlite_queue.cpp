@@ -142,17 +142,17 @@ void sqlite_queue::set_state(const command_id& id, command_status status, std::s
         "first_failure_at = CASE WHEN ? THEN coalesce(first_failure_at, ?) ELSE first_failure_at END, "
         "last_failure_at = CASE WHEN ? THEN ? ELSE last_failure_at END, "
         "failed_by = CASE WHEN ? THEN ? ELSE failed_by END "
-        "WHERE id = ?",
-        to_string(status), at, failure, error, failure, at, failure, at, failure, worker, id.to_string());
+        "WHERE id = ? AND (lease_owner = ? OR lease_owner IS NULL)",
+        to_string(status), at, failure, error, failure, at, failure, at, failure, worker, id.to_string(), worker);
   });
 }
 
-void sqlite_queue::retry_at(std::int64_t seq, clock::time_point due, std::string_view error) {
+void sqlite_queue::retry_at(std::int64_t seq, clock::time_point due, std::string_view error, std::string_view worker) {
   write(*store_, [&](sqlite::connection& c) {
     c.execute(
         "UPDATE cmdbus_queue SET state = 'pending', available_at = ?, lease_owner = NULL, lease_until = NULL, "
-        "error_message = ? WHERE seq = ?",
-        micros(due), error, seq);
+        "error_message = ? WHERE seq = ? AND lease_owner = ?",
+        micros(due), error, seq, worker);
   });
 }
 

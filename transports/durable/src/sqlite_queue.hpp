@@ -22,7 +22,7 @@ class sqlite_queue final : public queue {
   void renew(const std::vector<std::int64_t>& seqs, std::string_view worker, clock::time_point until) override;
   void set_state(const command_id& id, command_status status, std::string_view error, clock::time_point now,
                  std::string_view worker) override;
-  void retry_at(std::int64_t seq, clock::time_point due, std::string_view error) override;
+  void retry_at(std::int64_t seq, clock::time_point due, std::string_view error, std::string_view worker) override;
   void bury_unreadable(std::int64_t seq, std::string_view reason, clock::time_point now,
                        std::string_view worker) override;
   [[nodiscard]] std::optional<command_state> status(const command_id& id) override;

@@ -394,6 +394,47 @@ TEST(DurableRoute, AHandlerLongerThanTheLeaseKeepsItsCommandAndRunsOnce) {
   EXPECT_EQ(runs.load(), 1);
 }
 
+// The inbox: the row is marked succeeded in the handler's own transaction, so effect and mark commit together. A
+// trigger that refuses one command's mark shows it: that command's effect is rolled back with the mark.
+TEST(DurableRoute, WithTheInboxTheEffectAndTheDoneMarkCommitTogetherOrNotAtAll) {
+  temp_db tmp;
+  cmdbus::sqlite::store db({.path = tmp.path()});
+  cmdbus::durable::migrate(db);
+  db.exec_script(
+      "CREATE TABLE ledger (account TEXT PRIMARY KEY);"
+      "CREATE TRIGGER refuse_lara BEFORE UPDATE OF state ON cmdbus_queue "
+      "WHEN NEW.state = 'succeeded' AND json_extract(NEW.envelope, '$.payload.account') = 'lara' "
+      "BEGIN SELECT RAISE(ABORT, 'the done mark was refused'); END;");
+  std::atomic<int> runs{0};
+  cmdbus::bus_builder b;
+  b.route_kind(cmdbus::durable::kind(db));
+  b.use(db.unit_of_work());
+  b.use(cmdbus::durable::inbox(db));
+  b.handle<Deposit>([&](const Deposit& d, cmdbus::context& ctx) -> long {
+    ++runs;
+    cmdbus::sqlite::connection_of(ctx).execute("INSERT INTO ledger (account) VALUES (?)", d.account);
+    return d.amount;
+  });
+  b.config_text(durable_config(1), "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  const auto lara = bus.post(Deposit{"lara", 1, 1});
+  const auto mia = bus.post(Deposit{"mia", 1, 1});
+  ASSERT_TRUE(eventually([&] { return row_state(db, mia) == "succeeded"; })) << row_state(db, mia);
+  ASSERT_TRUE(eventually([&] { return row_state(db, lara) == "dead"; })) << row_state(db, lara);
+  (void)bus.stop();
+  std::int64_t lara_rows = -1, mia_rows = -1;
+  std::string message;
+  db.with_connection([&](cmdbus::sqlite::connection& c) {
+    lara_rows = c.query_one<std::int64_t>("SELECT count(*) FROM ledger WHERE account = 'lara'").value();
+    mia_rows = c.query_one<std::int64_t>("SELECT count(*) FROM ledger WHERE account = 'mia'").value();
+    message = c.query_one<std::string>("SELECT error_message FROM cmdbus_queue WHERE id = ?", lara.to_string()).value();
+  });
+  EXPECT_EQ(lara_rows, 0) << "the effect was rolled back with the refused mark";
+  EXPECT_EQ(mia_rows, 1);
+  EXPECT_EQ(runs.load(), 2) << "and it was not run again";
+  EXPECT_NE(message.find("the done mark was refused"), std::string::npos) << message;
+}
+
 TEST(DurableRoute, ARowThatCannotBecomeACommandHereIsADeadLetterWithTheReasonAndTheWorkerGoesOn) {
   temp_db tmp;
   cmdbus::sqlite::store db({.path = tmp.path()});

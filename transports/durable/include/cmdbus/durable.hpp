@@ -12,12 +12,21 @@
 // worker looks for commands posted by other processes), lease_ms, batch (commands claimed at once) and
 // execute_timeout_ms. Every command type routed to it must be encodable (cmdbus/wire/json_codec.hpp).
 //
-// Contains: `durable::kind()`, `durable::migrate()`.
+// For exactly-once effects, add the inbox right after the store's unit of work: a command a durable worker runs is
+// then marked succeeded in the same transaction as its handler's effects (both commit, or neither), and a run whose
+// row another worker took over is rolled back instead of applied twice.
+//
+//   b.use(db.unit_of_work());
+//   b.use(cmdbus::durable::inbox(db));
+//
+// Contains: `durable::kind()`, `durable::migrate()`, `durable::inbox()`, `durable::claim_lost_error`.
 #pragma once
 
 #include <memory>
 #include <string>
 
+#include "cmdbus/error.hpp"
+#include "cmdbus/middleware.hpp"
 #include "cmdbus/route_kind.hpp"
 #include "cmdbus/sqlite/store.hpp"
 
@@ -26,6 +35,15 @@ namespace cmdbus::durable {
 /// The durable route kind on `store` (which must outlive every bus built with it), known as `store_name` in the
 /// routing file's `store = "..."`. Run migrate() on the store first.
 [[nodiscard]] std::shared_ptr<route_kind> kind(sqlite::store& store, std::string store_name = "main");
+
+/// The inbox middleware for durable routes on `store` (see above); use() it right after store.unit_of_work().
+[[nodiscard]] std::shared_ptr<middleware> inbox(sqlite::store& store);
+
+/// A durable worker's run found its row no longer held by it (see inbox()): rolled back, not retried here.
+class claim_lost_error : public rejected_error {
+ public:
+  using rejected_error::rejected_error;
+};
 
 /// Creates the durable route's table and indexes in `store` if they are missing; safe to run at every start.
 void migrate(sqlite::store& store);

@@ -1,0 +1,65 @@
+// The inbox middleware (cmdbus/durable.hpp): marks a durable command succeeded in its own transaction.
+#include <fmt/format.h>
+
+#include "claim.hpp"
+#include "cmdbus/durable.hpp"
+#include "cmdbus/middleware.hpp"
+#include "cmdbus/sqlite/connection.hpp"
+
+namespace cmdbus::durable {
+namespace {
+
+std::int64_t now_micros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(clock::now().time_since_epoch()).count();
+}
+
+class inbox_middleware final : public middleware {
+ public:
+  explicit inbox_middleware(sqlite::store& store) noexcept : store_(&store) {}
+
+  void invoke(invocation& call, next_step next) override {
+    detail::active_claim* claim = detail::current_claim;
+    context& ctx = call.ctx();
+    sqlite::connection* tx = nullptr;
+    if (claim != nullptr && ctx.parent() == nullptr && claim->id == ctx.id()) {
+      tx = store_->transaction_of(ctx);
+    }
+    if (tx == nullptr) {  // not a durable worker's command, or not in a unit of work of this store
+      next();
+      return;
+    }
+    const auto owner = tx->query_one<std::string>(
+        "SELECT lease_owner FROM cmdbus_queue WHERE seq = ? AND state = 'running'", claim->seq);
+    if (!owner || *owner != *claim->worker) {
+      throw lost(ctx, *claim);
+    }
+    next();
+    // In the same transaction as the handler's effects: both commit, or neither.
+    if (tx->execute("UPDATE cmdbus_queue SET state = 'succeeded', updated_at = ?, lease_owner = NULL, "
+                    "lease_until = NULL WHERE seq = ? AND lease_owner = ?",
+                    now_micros(), claim->seq, *claim->worker) != 1) {
+      throw lost(ctx, *claim);
+    }
+    claim->marked = true;
+  }
+
+ private:
+  static claim_lost_error lost(const context& ctx, detail::active_claim& claim) {
+    claim.lost = true;
+    return claim_lost_error(
+        fmt::format("cmdbus: command '{}' {} (row {}) is no longer held by worker '{}' (its lease "
+                    "expired and another worker took it over, or it was settled): this run is "
+                    "rolled back, not applied a second time",
+                    ctx.command_name(), claim.id.to_string(), claim.seq, *claim.worker));
+  }
+
+  sqlite::store* store_;
+};
+
+}  // namespace
+
+std::shared_ptr<middleware> inbox(sqlite::store& store) {
+  return std::make_shared<inbox_middleware>(store);
+}
+
+}  // namespace cmdbus::durable
