@@ -26,8 +26,8 @@ CREATE TABLE IF NOT EXISTS cmdbus_queue (
   last_failure_at  INTEGER,
   failed_by        TEXT
 );
-CREATE INDEX IF NOT EXISTS cmdbus_queue_claim ON cmdbus_queue (route, state, available_at, seq);
-CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_key, seq)
+CREATE INDEX IF NOT EXISTS cmdbus_queue_claim ON cmdbus_queue (route, state, seq);
+CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_key, state, seq)
   WHERE partition_key IS NOT NULL;
 )sql";
 
@@ -94,17 +94,22 @@ std::vector<claimed> sqlite_queue::claim(std::string_view route, std::string_vie
   const auto now_us = micros(now);
   const auto until_us = micros(now + lease);
   write(*store_, [&](sqlite::connection& c) {
-    // Claimable: pending and due, or running with a lease that expired (its worker died). Not claimable: a row whose
-    // key has an earlier row pending or running (per-key order across every worker of every process).
+    // A command whose worker died (its lease expired) is pending again, ahead of the later commands of its key.
+    c.execute(
+        "UPDATE cmdbus_queue SET state = 'pending', lease_owner = NULL, lease_until = NULL, updated_at = ?1 "
+        "WHERE route = ?2 AND state = 'running' AND lease_until < ?1",
+        now_us, route);
+    // Claimable: pending and due, and no earlier command of its key pending or running (per-key order across every
+    // worker of every process). Scanned in seq order (index cmdbus_queue_claim), so a claim stops at its batch size;
+    // the key check is two seeks in cmdbus_queue_key.
     c.query(
         "UPDATE cmdbus_queue SET state = 'running', lease_owner = ?1, lease_until = ?2, attempts = attempts + 1, "
         "updated_at = ?3 "
         "WHERE seq IN (SELECT q.seq FROM cmdbus_queue q "
-        "  WHERE q.route = ?4 AND ((q.state = 'pending' AND q.available_at <= ?3) OR "
-        "                          (q.state = 'running' AND q.lease_until < ?3)) "
+        "  WHERE q.route = ?4 AND q.state = 'pending' AND q.available_at <= ?3 "
         "    AND (q.partition_key IS NULL OR NOT EXISTS (SELECT 1 FROM cmdbus_queue p "
-        "      WHERE p.route = q.route AND p.partition_key = q.partition_key AND p.seq < q.seq "
-        "        AND p.state IN ('pending', 'running'))) "
+        "      WHERE p.route = q.route AND p.partition_key = q.partition_key AND p.state IN ('pending', 'running') "
+        "        AND p.seq < q.seq)) "
         "  ORDER BY q.seq LIMIT ?5) "
         "RETURNING seq, envelope, attempts",
         [&](const sqlite::row& r) {
