@@ -213,6 +213,15 @@ void durable_route::run_claimed(worker& w, claimed& row) {
                  w.name, row.seq, env.id.to_string());
     return;
   }
+  if (outcome.what == cmdbus::detail::run_outcome::kind::done && !claim.marked &&
+      !warned_no_inbox_.exchange(true, std::memory_order_relaxed)) {
+    spdlog::warn(
+        "cmdbus: route '{}' ran command '{}' without the inbox, so its done mark is a transaction of its own "
+        "after the handler's: a crash between the two runs it again (at-least-once). For exactly-once "
+        "effects use the store's unit of work and then b.use(cmdbus::durable::inbox(db)). (Said once per "
+        "route.)",
+        name_, parsed->command);
+  }
   switch (outcome.what) {
     case cmdbus::detail::run_outcome::kind::done:
     case cmdbus::detail::run_outcome::kind::failed:

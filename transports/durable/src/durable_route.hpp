@@ -93,6 +93,7 @@ class durable_route final : public route {
   std::mutex stop_mutex_;
   bool joined_ = false;
   std::atomic<std::uint64_t> completed_{0};
+  std::atomic<bool> warned_no_inbox_{false};
   std::vector<std::unique_ptr<worker>> workers_;
   std::thread keeper_;
 };
