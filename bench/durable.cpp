@@ -25,6 +25,7 @@
 #include "cmdbus/cmdbus.hpp"
 #include "cmdbus/durable.hpp"
 #include "cmdbus/sqlite/store.hpp"
+#include "cmdbus/wire/envelope.hpp"
 #include "cmdbus/wire/json_codec.hpp"
 #include "support/ratio_report.hpp"
 
@@ -164,9 +165,7 @@ void BM_Raw_SQLite_Insert(benchmark::State& state) {
     const std::string key = std::to_string(t.from);
     const std::string envelope = R"({"id":")" + id + R"(","command":"bench.transfer","schema_version":1,)" +
                                  R"("partition_key":")" + key + R"(","payload":)" + nlohmann::json(t).dump() + "}";
-    const auto now =
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count();
+    const auto now = cmdbus::wire::micros(cmdbus::clock::now());
     db.step(begin);
     sqlite3_bind_text(insert, 1, id.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(insert, 2, key.c_str(), -1, SQLITE_TRANSIENT);

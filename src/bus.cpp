@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include "builder_state.hpp"
 #include "cmdbus/detail/cycle_clock.hpp"
@@ -38,14 +40,14 @@ struct bus::state {
   // Last, so destroyed first: workers stop before the handlers and tables they use go away.
   std::vector<std::unique_ptr<route>> routes;
 
-  /// The route that knows `id`, if any.
-  [[nodiscard]] const route* owner_of(const command_id& id) const {
+  /// The route that knows `id` and what it says of it; null and nullopt if no route does.
+  [[nodiscard]] std::pair<const route*, std::optional<command_state>> find(const command_id& id) const {
     for (const auto& r : routes) {
-      if (r->status(id)) {
-        return r.get();
+      if (auto found = r->status(id)) {
+        return {r.get(), std::move(found)};
       }
     }
-    return nullptr;
+    return {nullptr, std::nullopt};
   }
 };
 
@@ -212,12 +214,7 @@ std::uint64_t bus::unobserved_failures() const noexcept {
 }
 
 std::optional<command_state> bus::status(const command_id& id) const {
-  for (const auto& r : state_->routes) {
-    if (auto found = r->status(id)) {
-      return found;
-    }
-  }
-  return std::nullopt;
+  return state_->find(id).second;
 }
 
 dead_letter_queue& bus::dead_letters() noexcept {
@@ -404,7 +401,7 @@ void bus::await_consistency(const dispatch_options& options, std::string_view qu
   const auto until = options.deadline.value_or(clock::now() + 10s);
   consistency_token target = *options.at_least;
   if (!target.command.is_nil()) {
-    const route* owner = state_->owner_of(target.command);
+    const route* owner = state_->find(target.command).first;
     if (const auto st = owner != nullptr ? owner->wait_settled(target.command, until) : std::nullopt) {
       if (!st->settled()) {
         throw consistency_timeout_error(fmt::format(

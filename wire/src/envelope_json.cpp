@@ -14,14 +14,6 @@ namespace {
 
 using nlohmann::json;
 
-std::int64_t micros(clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-}
-
-clock::time_point from_micros(std::int64_t us) {
-  return clock::time_point{std::chrono::duration_cast<clock::duration>(std::chrono::microseconds{us})};
-}
-
 }  // namespace
 
 std::string encode_envelope(const wire_envelope& e) {

@@ -5,13 +5,10 @@
 #include "cmdbus/durable.hpp"
 #include "cmdbus/middleware.hpp"
 #include "cmdbus/sqlite/connection.hpp"
+#include "cmdbus/wire/envelope.hpp"
 
 namespace cmdbus::durable {
 namespace {
-
-std::int64_t now_micros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(clock::now().time_since_epoch()).count();
-}
 
 class inbox_middleware final : public middleware {
  public:
@@ -37,7 +34,7 @@ class inbox_middleware final : public middleware {
     // In the same transaction as the handler's effects: both commit, or neither.
     if (tx->execute("UPDATE cmdbus_queue SET state = 'succeeded', updated_at = ?, lease_owner = NULL, "
                     "lease_until = NULL WHERE seq = ? AND lease_owner = ?",
-                    now_micros(), claim->seq, *claim->worker) != 1) {
+                    wire::micros(clock::now()), claim->seq, *claim->worker) != 1) {
       throw lost(ctx, *claim);
     }
     claim->marked = true;

@@ -1,5 +1,7 @@
 #include "sqlite_queue.hpp"
 
+#include "cmdbus/wire/envelope.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <functional>
@@ -33,13 +35,8 @@ CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_ke
 
 namespace {
 
-std::int64_t micros(clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-}
-
-clock::time_point from_micros(std::int64_t us) {
-  return clock::time_point{std::chrono::duration_cast<clock::duration>(std::chrono::microseconds{us})};
-}
+using wire::from_micros;
+using wire::micros;
 
 /// Runs `f` in BEGIN IMMEDIATE ... COMMIT on a pooled connection (rolled back if it throws).
 void write(sqlite::store& store, const std::function<void(sqlite::connection&)>& f) {

@@ -67,6 +67,13 @@ struct temp_db {
   [[nodiscard]] std::string path() const { return (dir / "app.db").string(); }
 };
 
+/// A store on a database file of its own, with the durable route's table.
+struct migrated_store {
+  temp_db tmp;
+  cmdbus::sqlite::store db{{.path = tmp.path()}};
+  migrated_store() { cmdbus::durable::migrate(db); }
+};
+
 std::string durable_config(int workers, const std::string& extra = "") {
   return "[routes.transfers]\nkind = \"durable\"\nworkers = " + std::to_string(workers) + "\npoll_ms = 20\n" + extra +
          "[commands]\n\"bank.deposit\" = \"transfers\"\n";
@@ -131,9 +138,8 @@ bool eventually(const std::function<bool()>& done) {
 }
 
 TEST(DurableRoute, APostedCommandIsACommittedRowAndAWorkerRunsIt) {
-  temp_db tmp;
-  cmdbus::sqlite::store db({.path = tmp.path()});
-  cmdbus::durable::migrate(db);
+  migrated_store m;
+  auto& db = m.db;
   ledger l;
   cmdbus::bus bus{builder(db, l, 1)};
   EXPECT_EQ(bus.routes()[0].kind, "durable");
@@ -161,9 +167,8 @@ TEST(DurableRoute, APostedCommandIsACommittedRowAndAWorkerRunsIt) {
 }
 
 TEST(DurableRoute, ExecuteAndSendGiveTheResultOrTheOriginalError) {
-  temp_db tmp;
-  cmdbus::sqlite::store db({.path = tmp.path()});
-  cmdbus::durable::migrate(db);
+  migrated_store m;
+  auto& db = m.db;
   ledger l;
   cmdbus::bus bus{builder(db, l, 2)};
   EXPECT_EQ(bus.execute(Deposit{"bob", 21, 1}), 42);
@@ -181,9 +186,8 @@ TEST(DurableRoute, ExecuteAndSendGiveTheResultOrTheOriginalError) {
 }
 
 TEST(DurableRoute, CommandsOfOneKeyRunInOrderAndNeverAtOnceAcrossWorkers) {
-  temp_db tmp;
-  cmdbus::sqlite::store db({.path = tmp.path()});
-  cmdbus::durable::migrate(db);
+  migrated_store m;
+  auto& db = m.db;
   ledger l;
   cmdbus::bus bus{builder(db, l, 3, "batch = 8\n")};
   const std::vector<std::string> accounts{"a", "b", "c", "d"};
@@ -236,9 +240,8 @@ TEST(DurableRoute, WhatABusDidNotRunStaysInTheTableAndTheNextBusRunsIt) {
 }
 
 TEST(DurableRoute, ATransientFailureWaitsForItsRetryInTheTableWhileOtherKeysGoOn) {
-  temp_db tmp;
-  cmdbus::sqlite::store db({.path = tmp.path()});
-  cmdbus::durable::migrate(db);
+  migrated_store m;
+  auto& db = m.db;
   std::atomic<int> flaky_runs{0};
   std::atomic<bool> steady_ran_first{false};
   std::atomic<bool> steady_ran{false};
@@ -274,9 +277,8 @@ TEST(DurableRoute, ATransientFailureWaitsForItsRetryInTheTableWhileOtherKeysGoOn
 }
 
 TEST(DurableRoute, AFailedPostIsADeadLetterThatARequeueRunsAgainUnderItsId) {
-  temp_db tmp;
-  cmdbus::sqlite::store db({.path = tmp.path()});
-  cmdbus::durable::migrate(db);
+  migrated_store m;
+  auto& db = m.db;
   ledger l;
   cmdbus::bus bus{builder(db, l, 1)};
   const auto id = bus.post(Deposit{"gina", -5, 1});
@@ -303,9 +305,8 @@ TEST(DurableRoute, AFailedPostIsADeadLetterThatARequeueRunsAgainUnderItsId) {
 }
 
 TEST(DurableRoute, AOneWorkerRouteWaitingOnItselfGetsAnErrorNotAHang) {
-  temp_db tmp;
-  cmdbus::sqlite::store db({.path = tmp.path()});
-  cmdbus::durable::migrate(db);
+  migrated_store m;
+  auto& db = m.db;
   cmdbus::bus_builder b;
   b.route_kind(cmdbus::durable::kind(db));
   b.handle<Deposit>([](const Deposit& d, cmdbus::context& ctx) -> long {
@@ -342,9 +343,8 @@ cmdbus::bus_builder opening_accounts(cmdbus::sqlite::store& db, ledger& l, const
 }
 
 TEST(DurableRoute, ACommandPostedInsideAUnitOfWorkExistsOnlyIfItCommits) {
-  temp_db tmp;
-  cmdbus::sqlite::store db({.path = tmp.path()});
-  cmdbus::durable::migrate(db);
+  migrated_store m;
+  auto& db = m.db;
   db.exec_script("CREATE TABLE account (id TEXT PRIMARY KEY)");
   ledger l;
   cmdbus::bus bus{opening_accounts(db, l, "durable")};
@@ -376,9 +376,8 @@ TEST(DurableRoute, OnALocalRouteTheSameChildRunsEvenWhenItsParentRollsBack) {
 }
 
 TEST(DurableRoute, AHandlerLongerThanTheLeaseKeepsItsCommandAndRunsOnce) {
-  temp_db tmp;
-  cmdbus::sqlite::store db({.path = tmp.path()});
-  cmdbus::durable::migrate(db);
+  migrated_store m;
+  auto& db = m.db;
   std::atomic<int> runs{0};
   cmdbus::bus_builder b;
   b.route_kind(cmdbus::durable::kind(db));
@@ -397,9 +396,8 @@ TEST(DurableRoute, AHandlerLongerThanTheLeaseKeepsItsCommandAndRunsOnce) {
 // The inbox: the row is marked succeeded in the handler's own transaction, so effect and mark commit together. A
 // trigger that refuses one command's mark shows it: that command's effect is rolled back with the mark.
 TEST(DurableRoute, WithTheInboxTheEffectAndTheDoneMarkCommitTogetherOrNotAtAll) {
-  temp_db tmp;
-  cmdbus::sqlite::store db({.path = tmp.path()});
-  cmdbus::durable::migrate(db);
+  migrated_store m;
+  auto& db = m.db;
   db.exec_script(
       "CREATE TABLE ledger (account TEXT PRIMARY KEY);"
       "CREATE TRIGGER refuse_lara BEFORE UPDATE OF state ON cmdbus_queue "
@@ -436,9 +434,8 @@ TEST(DurableRoute, WithTheInboxTheEffectAndTheDoneMarkCommitTogetherOrNotAtAll) 
 }
 
 TEST(DurableRoute, ARowThatCannotBecomeACommandHereIsADeadLetterWithTheReasonAndTheWorkerGoesOn) {
-  temp_db tmp;
-  cmdbus::sqlite::store db({.path = tmp.path()});
-  cmdbus::durable::migrate(db);
+  migrated_store m;
+  auto& db = m.db;
   db.exec_script(
       "INSERT INTO cmdbus_queue (id, route, command, state, attempts, available_at, created_at, updated_at, envelope) "
       "VALUES ('0190b8e4-6c1a-7d3e-9f2a-1b2c3d4e5f60', 'transfers', 'bank.renamed', 'pending', 0, 0, 0, 0, "

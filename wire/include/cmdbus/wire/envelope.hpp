@@ -11,9 +11,10 @@
 // epoch (UTC). A payload that is not JSON text (a codec of another format) travels as a JSON string with
 // "payload_is_text": true. Fields a reader does not know are ignored, so a newer writer may add some.
 //
-// Contains: `wire_envelope`, `encode_envelope()`, `parse_envelope()`.
+// Contains: `wire_envelope`, `encode_envelope()`, `parse_envelope()`, `micros()`, `from_micros()`.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -26,6 +27,14 @@
 #include "cmdbus/id.hpp"
 
 namespace cmdbus::wire {
+
+/// A time as the wire (and a durable route's table) writes it: microseconds since the Unix epoch, UTC.
+[[nodiscard]] inline std::int64_t micros(clock::time_point t) noexcept {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+[[nodiscard]] inline clock::time_point from_micros(std::int64_t us) noexcept {
+  return clock::time_point{std::chrono::duration_cast<clock::duration>(std::chrono::microseconds{us})};
+}
 
 struct wire_envelope {
   command_id id;
