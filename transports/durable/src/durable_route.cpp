@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <exception>
 
 #include "claim.hpp"
@@ -14,10 +15,6 @@
 namespace cmdbus::durable::detail {
 
 namespace {
-
-// The route and worker whose thread this is, if any.
-thread_local const durable_route* own_route = nullptr;
-thread_local const std::string* own_worker_name = nullptr;
 
 const std::string no_worker = "a caller";
 
@@ -128,8 +125,6 @@ bool durable_route::past_deadline() const noexcept {
 
 void durable_route::work(worker& w) {
   worker_host::bind_thread(&w);
-  own_route = this;
-  own_worker_name = &w.name;
   std::uint64_t seen = 0;
   const std::chrono::milliseconds poll{settings_.poll_ms};
   for (;;) {
@@ -205,9 +200,14 @@ void durable_route::run_claimed(worker& w, claimed& row) {
   env.attempts = row.attempts;
   env.completion = take_waiter(env.id);
   active_claim claim{env.id, row.seq, &w.name, false};
-  current_claim = &claim;
+  current_claim = &claim;  // until this returns: the inbox and note_settled (also from bury) read it
+  const struct clear_claim {
+    clear_claim() = default;
+    clear_claim(const clear_claim&) = delete;
+    clear_claim& operator=(const clear_claim&) = delete;
+    ~clear_claim() { current_claim = nullptr; }
+  } clear;
   const auto outcome = host_->run(env);
-  current_claim = nullptr;
   if (claim.lost) {  // another worker holds the row now: it records the outcome, not this one
     spdlog::warn("cmdbus: route '{}': worker '{}' lost row {} ({}) to another worker; its run was rolled back", name_,
                  w.name, row.seq, env.id.to_string());
@@ -328,7 +328,8 @@ std::optional<command_state> durable_route::wait_settled(const command_id& id, c
 }
 
 bool durable_route::on_own_worker() const noexcept {
-  return own_route == this;
+  return std::any_of(workers_.begin(), workers_.end(),
+                     [](const auto& w) { return w.get() == cmdbus::detail::current_runner; });
 }
 
 void durable_route::note_retrying(const command_id& id, std::string_view error, bool requeued) noexcept {
@@ -348,7 +349,7 @@ void durable_route::note_settled(const command_id& id, command_status status, co
     return;  // the inbox marked it in the command's own transaction
   }
   try {
-    queue_->set_state(id, status, error, clock::now(), own_worker_name != nullptr ? *own_worker_name : no_worker);
+    queue_->set_state(id, status, error, clock::now(), current_claim != nullptr ? *current_claim->worker : no_worker);
   } catch (const std::exception& x) {
     spdlog::error("cmdbus: route '{}': command {} settled ({}) but its row could not say so: {}", name_, id.to_string(),
                   to_string(status), x.what());
