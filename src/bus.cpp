@@ -6,9 +6,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <stop_token>
 #include <thread>
 #include <utility>
 
@@ -180,18 +183,18 @@ bus::~bus() {
 
 namespace {
 
-stop_report stop_routes(std::vector<std::unique_ptr<route>>& routes, std::optional<clock::time_point> give_up_at) {
-  const bool own_worker = std::any_of(routes.begin(), routes.end(), [](const auto& r) { return r->on_own_worker(); });
+stop_report stop_routes(const std::vector<route*>& routes, std::optional<clock::time_point> give_up_at) {
+  const bool own_worker = std::any_of(routes.begin(), routes.end(), [](const route* r) { return r->on_own_worker(); });
   if (own_worker) {
     throw std::logic_error(
         "cmdbus: bus.stop() was called on a worker thread (in a handler or continuation of an asynchronous route): "
         "it would wait for that worker, that is for itself; call it from another thread");
   }
   stop_report report;
-  for (auto& r : routes) {  // each route drains on its own workers: stop them all first, then wait
+  for (route* r : routes) {  // each route drains on its own workers: stop them all first, then wait
     r->stop_accepting(give_up_at);
   }
-  for (auto& r : routes) {
+  for (route* r : routes) {
     auto part = r->stop(give_up_at);
     report.completed += part.completed;
     report.not_run.insert(report.not_run.end(), part.not_run.begin(), part.not_run.end());
@@ -199,14 +202,65 @@ stop_report stop_routes(std::vector<std::unique_ptr<route>>& routes, std::option
   return report;
 }
 
+std::vector<route*> all_routes(const std::vector<std::unique_ptr<route>>& routes) {
+  std::vector<route*> all;
+  all.reserve(routes.size());
+  for (const auto& r : routes) {
+    all.push_back(r.get());
+  }
+  return all;
+}
+
 }  // namespace
 
 stop_report bus::stop() {
-  return stop_routes(state_->routes, std::nullopt);
+  return stop_routes(all_routes(state_->routes), std::nullopt);
 }
 
 stop_report bus::stop(clock::time_point give_up_at) {
-  return stop_routes(state_->routes, give_up_at);
+  return stop_routes(all_routes(state_->routes), give_up_at);
+}
+
+stop_report bus::run_workers(const std::vector<std::string>& routes, std::stop_token stop_requested) {
+  std::vector<route*> chosen;
+  for (const auto& name : routes) {
+    const auto it =
+        std::find_if(state_->routes.begin(), state_->routes.end(), [&](const auto& r) { return r->name() == name; });
+    if (it == state_->routes.end()) {
+      std::string known;
+      for (const auto& r : state_->routes) {
+        known += fmt::format("{}'{}' ({})", known.empty() ? "" : ", ", r->name(), r->kind());
+      }
+      throw std::invalid_argument(
+          fmt::format("cmdbus: run_workers: this bus has no route '{}' (its asynchronous "
+                      "routes: {})",
+                      name, known.empty() ? "none" : known));
+    }
+    if (!(*it)->shares_work_across_processes()) {
+      throw std::invalid_argument(fmt::format(
+          "cmdbus: run_workers: route '{}' is of kind '{}', whose workers run in every process that builds the bus "
+          "and share nothing with other processes; run_workers runs the workers of routes whose commands live "
+          "in a store (kind 'durable')",
+          name, (*it)->kind()));
+    }
+    if (std::find(chosen.begin(), chosen.end(), it->get()) == chosen.end()) {
+      chosen.push_back(it->get());
+    }
+  }
+  if (std::any_of(chosen.begin(), chosen.end(), [](const route* r) { return r->on_own_worker(); })) {
+    throw std::logic_error(
+        "cmdbus: run_workers was called on a worker thread of one of its routes; call it from a "
+        "thread of your own");
+  }
+  for (route* r : chosen) {
+    r->start_workers();
+  }
+  std::mutex m;
+  std::condition_variable_any until;
+  std::unique_lock lock(m);
+  until.wait(lock, stop_requested, [] { return false; });
+  lock.unlock();
+  return stop_routes(chosen, std::nullopt);
 }
 
 std::uint64_t bus::unobserved_failures() const noexcept {

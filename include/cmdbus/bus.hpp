@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -172,6 +173,13 @@ class bus {
   stop_report stop(std::chrono::duration<Rep, Period> grace) {
     return stop(clock::now() + std::chrono::duration_cast<clock::duration>(grace));
   }
+  /// Makes this process a worker of the named routes (routes whose work processes share, such as `durable` ones):
+  /// starts their workers here if they do not run yet (`start_workers = false` in the route's table), blocks until
+  /// `stop_requested` is requested, then stops these routes as stop() does: what runs finishes, what waits stays in
+  /// the store for the other workers. An unknown route name, or a route whose kind runs its workers in every process
+  /// that builds the bus (`local`, `sync`), is std::invalid_argument naming it, before any worker starts. Returns what
+  /// the stop of these routes reports. Call it from a thread of your own (not from a worker).
+  stop_report run_workers(const std::vector<std::string>& routes, std::stop_token stop_requested);
   /// Commands on asynchronous routes that failed with nobody waiting (each was logged and made a dead letter).
   [[nodiscard]] std::uint64_t unobserved_failures() const noexcept;
   /// Where a command sent to an asynchronous route is; nullopt for one never tracked (sync) or long forgotten.

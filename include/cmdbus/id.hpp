@@ -10,6 +10,8 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -104,3 +106,15 @@ using trace_id = basic_trace_bytes<16>;
 using span_id = basic_trace_bytes<8>;
 
 }  // namespace cmdbus
+
+/// Hashes a command id for unordered containers: its two 8-byte halves mixed (a UUIDv7's random bits are in both).
+template <>
+struct std::hash<cmdbus::command_id> {
+  std::size_t operator()(const cmdbus::command_id& id) const noexcept {
+    std::uint64_t hi = 0;
+    std::uint64_t lo = 0;
+    std::memcpy(&hi, id.bytes().data(), sizeof hi);
+    std::memcpy(&lo, id.bytes().data() + sizeof hi, sizeof lo);
+    return static_cast<std::size_t>(hi ^ (lo * 0x9e3779b97f4a7c15ULL));
+  }
+};

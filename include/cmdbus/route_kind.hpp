@@ -120,6 +120,13 @@ class route {
   /// whose workers may find work at once (rows an earlier process left in a durable table) starts them here rather
   /// than in route_plan::start(), where the worker host could not yet decode them.
   virtual void open() {}
+  /// Whether bus::run_workers may run this route's workers in this process: true for a route whose commands live
+  /// outside the process (a durable table), so that any process can take a share of the work. A route whose queue
+  /// is this process's memory (local) already runs its workers wherever the bus is built.
+  [[nodiscard]] virtual bool shares_work_across_processes() const noexcept { return false; }
+  /// Starts this process's workers of the route if they are not running yet (bus::run_workers); called only when
+  /// shares_work_across_processes().
+  virtual void start_workers() {}
 
   /// Takes the command (leaving `p` empty) and returns the id it keeps (a route may tag it), or throws
   /// (queue_full_error, stopping_error, ...) leaving `p` as it was. `key` is the command's partition: commands of one

@@ -31,7 +31,7 @@ class durable_kind final : public route_kind {
       : queue_(std::move(q)), store_name_(std::move(store_name)) {}
   [[nodiscard]] std::string_view name() const noexcept override { return "durable"; }
   [[nodiscard]] std::vector<std::string_view> keys() const override {
-    return {"store", "workers", "poll_ms", "lease_ms", "batch", "execute_timeout_ms"};
+    return {"store", "workers", "poll_ms", "lease_ms", "batch", "execute_timeout_ms", "start_workers"};
   }
   [[nodiscard]] std::unique_ptr<route_plan> plan(route_table& table) const override {
     detail::durable_settings s;
@@ -45,6 +45,10 @@ class durable_kind final : public route_kind {
     read(table, "lease_ms", 100, 86'400'000, s.lease_ms);
     read(table, "batch", 1, 1000, s.batch);
     read(table, "execute_timeout_ms", 1, 86'400'000, s.execute_timeout_ms);
+    if (const auto start = table.boolean("start_workers")) {
+      s.start_workers = *start;
+    }
+    s.origin = table.location();
     return std::make_unique<durable_plan>(s, queue_);
   }
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <stdexcept>
 
 #include "claim.hpp"
 #include "cmdbus/error.hpp"
@@ -20,14 +21,6 @@ const std::string no_worker = "a caller";
 
 }  // namespace
 
-std::size_t durable_route::id_hash::operator()(const command_id& id) const noexcept {
-  std::size_t h = 0;
-  for (const auto b : id.bytes()) {
-    h = h * 131 + b;
-  }
-  return h;
-}
-
 durable_route::durable_route(std::string name, const durable_settings& settings, std::shared_ptr<queue> q,
                              worker_host& host)
     : host_(&host), queue_(std::move(q)), name_(std::move(name)), settings_(settings) {
@@ -38,6 +31,23 @@ durable_route::durable_route(std::string name, const durable_settings& settings,
 }
 
 void durable_route::open() {
+  if (settings_.start_workers && !workers_.empty()) {
+    start_workers();
+  }
+}
+
+void durable_route::start_workers() {
+  std::lock_guard stop_lock(stop_mutex_);
+  if (workers_.empty()) {
+    throw std::invalid_argument(
+        fmt::format("cmdbus: route '{}' ({}) has workers = 0, so this process only posts to "
+                    "it; give it the number of worker threads a worker process runs",
+                    name_, settings_.origin));
+  }
+  if (started_ || joined_) {
+    return;  // running already, or stopped: a stopped route starts nothing
+  }
+  started_ = true;
   for (auto& w : workers_) {
     w->thread = std::thread([this, raw = w.get()] { work(*raw); });
   }
@@ -273,7 +283,7 @@ route_stop durable_route::stop(std::optional<clock::time_point> give_up_at) {
       keeper_.join();
     }
     joined_ = true;
-    std::unordered_map<command_id, waiter, id_hash> left;
+    std::unordered_map<command_id, waiter> left;
     {
       std::lock_guard lock(waiters_mutex_);
       left.swap(waiters_);

@@ -26,6 +26,8 @@ struct durable_settings {
   std::uint32_t lease_ms = 30000;  // a claimed command another worker may take over after this long
   std::uint32_t batch = 16;
   std::uint32_t execute_timeout_ms = 30000;
+  bool start_workers = true;  // false: this process's workers start only in bus::run_workers
+  std::string origin;         // where the route's table is ("cmdbus.toml:3"), for messages
 };
 
 class durable_route final : public route {
@@ -33,8 +35,12 @@ class durable_route final : public route {
   durable_route(std::string name, const durable_settings& settings, std::shared_ptr<queue> q, worker_host& host);
   ~durable_route() override;
 
-  /// Starts the workers (and the lease keeper): they may find rows at once, so only once the bus is complete.
+  /// Starts the workers (and the lease keeper) unless `start_workers = false`: they may find rows at once, so only
+  /// once the bus is complete.
   void open() override;
+  [[nodiscard]] bool shares_work_across_processes() const noexcept override { return true; }
+  /// Starts the workers if they do not run yet (bus::run_workers); std::invalid_argument with `workers = 0`.
+  void start_workers() override;
   command_id enqueue(cmdbus::detail::parcel& p, cmdbus::detail::partition key) override;
   [[nodiscard]] const std::string& name() const noexcept override { return name_; }
   [[nodiscard]] std::string_view kind() const noexcept override { return "durable"; }
@@ -65,9 +71,6 @@ class durable_route final : public route {
     std::weak_ptr<cmdbus::detail::completion_base> completion;  // weak: a caller who dropped the handle does not wait
     std::string_view command;
   };
-  struct id_hash {
-    std::size_t operator()(const command_id& id) const noexcept;
-  };
 
   void work(worker& w);
   /// Renews the leases of every row this process's workers hold, every third of lease_ms, until the workers leave.
@@ -89,9 +92,10 @@ class durable_route final : public route {
   bool joined_workers_ = false;  // under wake_mutex_: the workers have left (the lease keeper leaves too)
   std::condition_variable keeper_wake_;
   std::mutex waiters_mutex_;
-  std::unordered_map<command_id, waiter, id_hash> waiters_;
+  std::unordered_map<command_id, waiter> waiters_;
   std::mutex stop_mutex_;
   bool joined_ = false;
+  bool started_ = false;  // under stop_mutex_: the worker threads were started
   std::atomic<std::uint64_t> completed_{0};
   std::atomic<bool> warned_no_inbox_{false};
   std::vector<std::unique_ptr<worker>> workers_;

@@ -2,11 +2,14 @@
 // through the same handler chain, and what it became is in the row; what was not run survives the bus.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
@@ -515,6 +518,81 @@ TEST(DurableRoute, WithoutTheTableAPostFailsAtTheCallerAndNothingIsHalfDone) {
     EXPECT_NE(std::string{e.what()}.find("cmdbus_queue"), std::string::npos) << e.what();
   }
   EXPECT_EQ(l.runs.load(), 0);
+}
+
+cmdbus::route_stats route_stats_of(const cmdbus::bus& bus, const std::string& route) {
+  for (auto& s : bus.queue_stats()) {
+    if (s.route == route) {
+      return s;
+    }
+  }
+  ADD_FAILURE() << "no route " << route;
+  return {};
+}
+
+// A process that only posts (start_workers = false) leaves the rows to whoever runs the route's workers; run_workers
+// runs them in this process until its stop token is requested, then stops the route.
+TEST(DurableRoute, WithStartWorkersFalseRowsWaitUntilRunWorkersRunsThem) {
+  migrated_store m;
+  auto& db = m.db;
+  ledger l;
+  cmdbus::bus bus{builder(db, l, 2, "start_workers = false\n")};
+  std::vector<cmdbus::command_id> ids;
+  for (int i = 1; i <= 20; ++i) {
+    ids.push_back(bus.post(Deposit{"gina", 1, i}));
+  }
+  std::this_thread::sleep_for(150ms);  // several poll_ms: a started worker would have taken some
+  EXPECT_EQ(l.runs.load(), 0);
+  EXPECT_EQ(row_state(db, ids.back()), "pending");
+  cmdbus::stop_report report;
+  std::jthread runner([&](std::stop_token stop) { report = bus.run_workers({"transfers"}, stop); });
+  ASSERT_TRUE(eventually([&] { return l.runs.load() == 20; })) << l.runs.load();
+  runner.request_stop();
+  runner.join();
+  EXPECT_EQ(report.completed, 20U);
+  EXPECT_EQ(row_state(db, ids.back()), "succeeded");
+  std::lock_guard lock(l.m);
+  EXPECT_EQ(l.seqs["gina"].size(), 20U);
+  EXPECT_TRUE(std::is_sorted(l.seqs["gina"].begin(), l.seqs["gina"].end())) << "one key, in order";
+  EXPECT_THROW((void)bus.post(Deposit{"gina", 1, 21}), cmdbus::stopping_error) << "run_workers stopped the route";
+}
+
+// A route the bus started already: run_workers just works it until the stop, then stops it.
+TEST(DurableRoute, RunWorkersOnARouteWhoseWorkersRunAlreadyStartsNoMore) {
+  migrated_store m;
+  ledger l;
+  cmdbus::bus bus{builder(m.db, l, 1)};
+  std::jthread runner([&](std::stop_token stop) { (void)bus.run_workers({"transfers", "transfers"}, stop); });
+  EXPECT_EQ(bus.execute(Deposit{"hank", 2, 1}), 4);
+  runner.request_stop();
+  runner.join();
+  EXPECT_EQ(route_stats_of(bus, "transfers").value("workers"), 1U);
+  EXPECT_EQ(l.runs.load(), 1);
+}
+
+TEST(DurableRoute, RunWorkersRefusesAnUnknownRouteALocalRouteAndAPostOnlyRouteBeforeStartingAnything) {
+  migrated_store m;
+  ledger l;
+  auto b = builder(m.db, l, 0);
+  b.handle<durable_test::OpenAccount>([](const durable_test::OpenAccount&) {});
+  b.config_text(durable_config(0) + "\"bank.open\" = \"mail\"\n[routes.mail]\nkind = \"local\"\n", "app.toml");
+  cmdbus::bus bus{std::move(b)};
+  const auto refused = [&](const std::vector<std::string>& routes) {
+    try {
+      (void)bus.run_workers(routes, std::stop_token{});
+      return std::string{"(accepted)"};
+    } catch (const std::invalid_argument& e) {
+      return std::string{e.what()};
+    }
+  };
+  const auto unknown = refused({"transfers", "trasnfers"});
+  EXPECT_NE(unknown.find("no route 'trasnfers'"), std::string::npos) << unknown;
+  EXPECT_NE(unknown.find("'transfers' (durable)"), std::string::npos) << unknown;
+  const auto local = refused({"mail"});
+  EXPECT_NE(local.find("route 'mail' is of kind 'local'"), std::string::npos) << local;
+  const auto post_only = refused({"transfers"});
+  EXPECT_NE(post_only.find("route 'transfers' (app.toml:1) has workers = 0"), std::string::npos) << post_only;
+  EXPECT_FALSE(route_stats_of(bus, "transfers").stopping) << "nothing was started or stopped";
 }
 
 }  // namespace

@@ -7,10 +7,6 @@ namespace cmdbus::detail {
 
 using namespace status_bits;
 
-std::size_t id_hash::operator()(const command_id& id) const noexcept {
-  return static_cast<std::size_t>(half(id, 0) ^ (half(id, 8) * 0x9e3779b97f4a7c15ULL));
-}
-
 status_table::status_table(std::size_t retention) : retention_(retention) {
   detail::random_bytes(reinterpret_cast<unsigned char*>(&salt_), sizeof salt_);
   (void)cycle_clock::ns_per_tick();  // calibrate now, not on the first status read

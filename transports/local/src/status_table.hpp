@@ -134,10 +134,6 @@ auto read_consistent(const std::atomic<Word>& sequence, Copy&& copy) noexcept {
 
 }  // namespace status_bits
 
-struct id_hash {
-  std::size_t operator()(const command_id& id) const noexcept;
-};
-
 class status_table {
  public:
   struct record;  // one command's record in a worker's ring
@@ -206,8 +202,8 @@ class status_table {
   std::uint64_t salt_ = 0;  // mixed into the slot bytes of every id, so that ids still look random
   std::vector<std::unique_ptr<ring>> rings_;
   alignas(64) mutable std::mutex side_mutex_;  // errors_ and overflow_
-  std::unordered_map<command_id, std::string, id_hash> errors_;
-  std::unordered_map<command_id, command_state, id_hash> overflow_;
+  std::unordered_map<command_id, std::string> errors_;
+  std::unordered_map<command_id, command_state> overflow_;
   std::deque<command_id> overflow_settled_;  // settled overflow records, oldest first: forgotten beyond a bound
   std::atomic<std::size_t> overflow_size_{0};
 };
