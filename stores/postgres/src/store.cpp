@@ -265,6 +265,16 @@ void store::with_connection(const std::function<void(connection&)>& f) {
   f(*l);
 }
 
+connection* store::transaction_of(const context& ctx) const noexcept {
+  for (const context* c = &ctx; c != nullptr; c = c->parent()) {
+    if (const auto* tx = dynamic_cast<const pooled_transaction*>(c->unit_of_work());
+        tx != nullptr && tx->store_identity() == state_.get()) {
+      return &tx->conn();
+    }
+  }
+  return nullptr;
+}
+
 std::uint64_t store::committed() const noexcept {
   return state_->committed.load(std::memory_order_acquire);
 }

@@ -7,6 +7,9 @@
 #include "cmdbus/durable.hpp"
 #include "durable_route.hpp"
 #include "sqlite_queue.hpp"
+#if CMDBUS_DURABLE_WITH_POSTGRES
+#include "pg_queue.hpp"
+#endif
 
 namespace cmdbus::durable {
 namespace {
@@ -71,7 +74,17 @@ std::shared_ptr<route_kind> kind(sqlite::store& store, std::string store_name) {
 }
 
 void migrate(sqlite::store& store) {
-  store.exec_script(detail::sqlite_schema);
+  store.exec_script(detail::sqlite_queue::schema());
 }
+
+#if CMDBUS_DURABLE_WITH_POSTGRES
+std::shared_ptr<route_kind> kind(postgres::store& store, std::string store_name) {
+  return std::make_shared<durable_kind>(std::make_shared<detail::pg_queue>(store), std::move(store_name));
+}
+
+void migrate(postgres::store& store) {
+  store.exec_script(detail::pg_queue::schema());
+}
+#endif
 
 }  // namespace cmdbus::durable

@@ -10,14 +10,17 @@
 namespace cmdbus::durable {
 namespace {
 
+/// The same for every store: `Store::transaction_of(ctx)` gives the command's transaction, and the statements use
+/// $1, $2, ... in order, which SQLite and PostgreSQL both read.
+template <class Store>
 class inbox_middleware final : public middleware {
  public:
-  explicit inbox_middleware(sqlite::store& store) noexcept : store_(&store) {}
+  explicit inbox_middleware(Store& store) noexcept : store_(&store) {}
 
   void invoke(invocation& call, next_step next) override {
     detail::active_claim* claim = detail::current_claim;
     context& ctx = call.ctx();
-    sqlite::connection* tx = nullptr;
+    decltype(store_->transaction_of(ctx)) tx = nullptr;
     if (claim != nullptr && ctx.parent() == nullptr && claim->id == ctx.id()) {
       tx = store_->transaction_of(ctx);
     }
@@ -25,15 +28,15 @@ class inbox_middleware final : public middleware {
       next();
       return;
     }
-    const auto owner = tx->query_one<std::string>(
-        "SELECT lease_owner FROM cmdbus_queue WHERE seq = ? AND state = 'running'", claim->seq);
+    const auto owner = tx->template query_one<std::string>(
+        "SELECT lease_owner FROM cmdbus_queue WHERE seq = $1 AND state = 'running'", claim->seq);
     if (!owner || *owner != *claim->worker) {
       throw lost(ctx, *claim);
     }
     next();
     // In the same transaction as the handler's effects: both commit, or neither.
-    if (tx->execute("UPDATE cmdbus_queue SET state = 'succeeded', updated_at = ?, lease_owner = NULL, "
-                    "lease_until = NULL WHERE seq = ? AND lease_owner = ?",
+    if (tx->execute("UPDATE cmdbus_queue SET state = 'succeeded', updated_at = $1, lease_owner = NULL, "
+                    "lease_until = NULL WHERE seq = $2 AND lease_owner = $3",
                     wire::micros(clock::now()), claim->seq, *claim->worker) != 1) {
       throw lost(ctx, *claim);
     }
@@ -50,13 +53,19 @@ class inbox_middleware final : public middleware {
                     ctx.command_name(), claim.id.to_string(), claim.seq, *claim.worker));
   }
 
-  sqlite::store* store_;
+  Store* store_;
 };
 
 }  // namespace
 
 std::shared_ptr<middleware> inbox(sqlite::store& store) {
-  return std::make_shared<inbox_middleware>(store);
+  return std::make_shared<inbox_middleware<sqlite::store>>(store);
 }
+
+#if CMDBUS_DURABLE_WITH_POSTGRES
+std::shared_ptr<middleware> inbox(postgres::store& store) {
+  return std::make_shared<inbox_middleware<postgres::store>>(store);
+}
+#endif
 
 }  // namespace cmdbus::durable

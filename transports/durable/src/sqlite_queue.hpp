@@ -1,35 +1,26 @@
-// Internal (cmdbus::durable): the durable route's table on SQLite (one writer at a time: every change runs in
-// BEGIN IMMEDIATE on a pooled connection, and a busy database waits up to the store's busy_timeout).
+// Internal (cmdbus::durable): the durable route's table on SQLite. One writer at a time: a claim runs in
+// BEGIN IMMEDIATE on a pooled connection, and a busy database waits up to the store's busy_timeout.
 #pragma once
 
 #include <string_view>
 
 #include "cmdbus/sqlite/store.hpp"
-#include "queue.hpp"
+#include "sql_queue.hpp"
 
 namespace cmdbus::durable::detail {
 
-/// The table, its indexes: docs/durable.md. Idempotent.
-extern const std::string_view sqlite_schema;
-
-class sqlite_queue final : public queue {
- public:
-  explicit sqlite_queue(sqlite::store& store) noexcept : store_(&store) {}
-
-  void insert(const new_row& row, const context* ctx) override;
-  std::vector<claimed> claim(std::string_view route, std::string_view worker, clock::time_point now,
-                             std::chrono::milliseconds lease, std::size_t batch) override;
-  void renew(const std::vector<std::int64_t>& seqs, std::string_view worker, clock::time_point until) override;
-  void set_state(const command_id& id, command_status status, std::string_view error, clock::time_point now,
-                 std::string_view worker) override;
-  void retry_at(std::int64_t seq, clock::time_point due, std::string_view error, std::string_view worker) override;
-  void bury_unreadable(std::int64_t seq, std::string_view reason, clock::time_point now,
-                       std::string_view worker) override;
-  [[nodiscard]] std::optional<command_state> status(const command_id& id) override;
-  [[nodiscard]] counts count(std::string_view route, clock::time_point now) override;
-
- private:
-  sqlite::store* store_;
+struct sqlite_dialect {
+  using store = sqlite::store;
+  using connection = sqlite::connection;
+  using row = sqlite::row;
+  static constexpr std::string_view begin = "BEGIN IMMEDIATE";
+  static constexpr std::string_view skip_locked = "";  // one writer: nothing to skip
+  static constexpr std::string_view seq_column = "INTEGER PRIMARY KEY";
+  static constexpr std::string_view seqs_in = "seq IN (SELECT value FROM json_each($2))";
+  static constexpr char list_open = '[';  // $2 of seqs_in: [1,2,3]
+  static constexpr char list_close = ']';
 };
+
+using sqlite_queue = sql_queue<sqlite_dialect>;
 
 }  // namespace cmdbus::durable::detail

@@ -1,5 +1,6 @@
 // cmdbus/durable.hpp — the `durable` route kind: a command on a durable route is a row in a table of the
-// application's own database before post() returns, and stays there until a worker has run it.
+// application's own database (SQLite, or PostgreSQL when several processes share the work) before post() returns, and
+// stays there until a worker has run it.
 //
 //   cmdbus::sqlite::store db({.path = "data/bank.db"});
 //   cmdbus::durable::migrate(db);                    // creates cmdbus_queue if missing (docs/durable.md)
@@ -29,6 +30,9 @@
 #include "cmdbus/middleware.hpp"
 #include "cmdbus/route_kind.hpp"
 #include "cmdbus/sqlite/store.hpp"
+#if CMDBUS_DURABLE_WITH_POSTGRES
+#include "cmdbus/postgres/store.hpp"
+#endif
 
 namespace cmdbus::durable {
 
@@ -47,5 +51,13 @@ class claim_lost_error : public rejected_error {
 
 /// Creates the durable route's table and indexes in `store` if they are missing; safe to run at every start.
 void migrate(sqlite::store& store);
+
+#if CMDBUS_DURABLE_WITH_POSTGRES
+/// The same on PostgreSQL (built when cmdbus::postgres is): workers of every process share the table, claiming with
+/// FOR UPDATE SKIP LOCKED.
+[[nodiscard]] std::shared_ptr<route_kind> kind(postgres::store& store, std::string store_name = "main");
+[[nodiscard]] std::shared_ptr<middleware> inbox(postgres::store& store);
+void migrate(postgres::store& store);
+#endif
 
 }  // namespace cmdbus::durable

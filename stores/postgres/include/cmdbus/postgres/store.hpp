@@ -66,6 +66,9 @@ class store {
   void exec_script(std::string_view sql);
   /// Runs `f(connection&)` on a pooled connection outside any command (tests, tools), in autocommit mode.
   void with_connection(const std::function<void(connection&)>& f);
+  /// The connection of this store's unit of work that `ctx` runs in (its own or an enclosing command's), or null
+  /// when it runs in none of this store: what a durable route writes its outbox rows through.
+  [[nodiscard]] connection* transaction_of(const context& ctx) const noexcept;
   /// Transactions of commands this store has committed so far: a monotonic read-model version.
   [[nodiscard]] std::uint64_t committed() const noexcept;
   [[nodiscard]] const options& settings() const noexcept;

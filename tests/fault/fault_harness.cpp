@@ -1,0 +1,452 @@
+// cmdbus_fault_harness — kill -9 against a durable route (issue 9, point 8). It creates a bank database, starts
+// worker processes (cmdbus_fault_worker) on it, posts transfers (some overdrawn, some failing once transiently) while
+// SIGKILLing a random worker at random moments and starting a new one, waits until every command has ended, and then
+// checks the books: nothing lost, nothing applied twice, balances conserved, read model == write model, every dead
+// letter an overdraft with its error. It prints one line per run, for example
+//   fault harness (sqlite): 50 kills, 20000 commands, lost 0, doubled 0, balances conserved
+// and exits 1 (saying what is wrong) when a count is wrong.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <cmdbus/durable.hpp>
+
+#include "fault_bank.hpp"
+
+extern char** environ;
+
+namespace {
+
+using namespace std::chrono_literals;
+
+struct settings {
+  std::string worker;  // the cmdbus_fault_worker binary
+  std::string store = "sqlite";
+  std::int64_t commands = 20000;
+  int kills = 50;
+  int processes = 2;
+  std::uint32_t threads = 2;  // worker threads per process
+  std::uint32_t lease_ms = 1000;
+  std::uint64_t seed = 0;
+  int settle_s = 300;
+};
+
+/// The worker processes, each replaceable by a new one after a SIGKILL.
+class workers {
+ public:
+  /// `store_args`: where the workers find the database (`--store sqlite --db PATH`, ...).
+  workers(const settings& s, std::vector<std::string> store_args)
+      : s_(s),
+        store_args_(std::move(store_args)),
+        log_(std::filesystem::temp_directory_path() / fmt::format("cmdbus-fault-{}-workers.log", ::getpid())) {}
+  workers(const workers&) = delete;
+  workers& operator=(const workers&) = delete;
+  ~workers() {
+    for (const pid_t p : pids_) {
+      if (p > 0) {
+        ::kill(p, SIGKILL);
+        ::waitpid(p, nullptr, 0);
+      }
+    }
+    std::error_code ignored;
+    std::filesystem::remove(log_, ignored);
+  }
+
+  /// The last `n` lines the workers wrote (their output and log go to a file, not to the test's output).
+  [[nodiscard]] std::vector<std::string> log_tail(std::size_t n) const {
+    std::ifstream in(log_);
+    std::deque<std::string> lines;
+    for (std::string line; std::getline(in, line);) {
+      lines.push_back(std::move(line));
+      if (lines.size() > n) {
+        lines.pop_front();
+      }
+    }
+    return {lines.begin(), lines.end()};
+  }
+
+  void start_all() {
+    for (int i = 0; i < s_.processes; ++i) {
+      pids_.push_back(spawn());
+    }
+  }
+  /// SIGKILLs worker `i` and starts another in its place.
+  void kill_and_restart(std::size_t i) {
+    ::kill(pids_[i], SIGKILL);
+    ::waitpid(pids_[i], nullptr, 0);
+    pids_[i] = spawn();
+  }
+  /// Empty while every worker lives; else what became of the first that ended on its own.
+  [[nodiscard]] std::string ended_on_their_own() {
+    for (pid_t& p : pids_) {
+      int status = 0;
+      if (::waitpid(p, &status, WNOHANG) == p) {
+        p = -1;
+        return fmt::format("a worker process ended on its own ({})", describe(status));
+      }
+    }
+    return {};
+  }
+  /// SIGTERMs every worker; the problems of those that did not exit 0.
+  [[nodiscard]] std::vector<std::string> stop_all() {
+    std::vector<std::string> problems;
+    for (pid_t& p : pids_) {
+      if (p > 0) {
+        ::kill(p, SIGTERM);
+      }
+    }
+    for (pid_t& p : pids_) {
+      int status = 0;
+      if (p > 0 && ::waitpid(p, &status, 0) == p && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        problems.push_back(fmt::format("worker process {} did not stop cleanly on SIGTERM ({})", p, describe(status)));
+      }
+      p = -1;
+    }
+    return problems;
+  }
+  [[nodiscard]] std::size_t size() const noexcept { return pids_.size(); }
+
+ private:
+  static std::string describe(int status) {
+    if (WIFEXITED(status)) {
+      return fmt::format("exit status {}", WEXITSTATUS(status));
+    }
+    if (WIFSIGNALED(status)) {
+      return fmt::format("signal {}", WTERMSIG(status));
+    }
+    return "unknown status";
+  }
+  pid_t spawn() {
+    const std::string threads = std::to_string(s_.threads);
+    const std::string lease = std::to_string(s_.lease_ms);
+    std::vector<const char*> argv{s_.worker.c_str(), "--workers", threads.c_str(), "--lease-ms", lease.c_str()};
+    for (const auto& a : store_args_) {
+      argv.push_back(a.c_str());
+    }
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t files;
+    ::posix_spawn_file_actions_init(&files);
+    ::posix_spawn_file_actions_addopen(&files, STDOUT_FILENO, log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    ::posix_spawn_file_actions_adddup2(&files, STDOUT_FILENO, STDERR_FILENO);
+    pid_t pid = 0;
+    const int rc =
+        ::posix_spawn(&pid, s_.worker.c_str(), &files, nullptr, const_cast<char* const*>(argv.data()), environ);
+    ::posix_spawn_file_actions_destroy(&files);
+    if (rc != 0) {
+      throw std::runtime_error(fmt::format("cannot start worker process {}: {}", s_.worker, std::strerror(rc)));
+    }
+    return pid;
+  }
+
+  const settings& s_;
+  std::vector<std::string> store_args_;
+  std::filesystem::path log_;
+  std::vector<pid_t> pids_;
+};
+
+struct row_end {
+  std::string state;
+  std::int64_t attempts = 0;
+  std::int64_t n = 0;
+  bool has_error = false;
+};
+
+/// What the books say once every command has ended; `problems` lists each broken promise.
+struct verdict {
+  std::int64_t lost = 0;     // posted, and not ended (or not in the table, or succeeded with no effect)
+  std::int64_t doubled = 0;  // effects beyond one per succeeded command
+  std::int64_t succeeded = 0, dead = 0, taken_over = 0, retried = 0;
+  bool conserved = false;
+  std::vector<std::string> problems;
+};
+
+/// The SQL that differs between the stores.
+struct dialect {
+  std::string_view name;       // "sqlite", "postgres"
+  std::string_view payload_n;  // the transfer's number, from the row's envelope
+};
+constexpr dialect sqlite_dialect{"sqlite", "json_extract(envelope, '$.payload.n')"};
+constexpr dialect postgres_dialect{"postgres", "CAST(envelope::jsonb -> 'payload' ->> 'n' AS BIGINT)"};
+
+template <class Store>
+verdict check_books(Store& db, const dialect& d, const std::map<std::string, std::int64_t>& posted) {
+  verdict v;
+  std::map<std::string, row_end> rows;
+  std::map<std::string, std::int64_t> applied;
+  std::int64_t total = 0, view_mismatch = 0, ledger_mismatch = 0;
+  db.with_connection([&](auto& c) {
+    c.query(fmt::format("SELECT id, state, attempts, {}, CASE WHEN coalesce(error_message, '') <> '' THEN 1 ELSE 0 END "
+                        "FROM cmdbus_queue WHERE route = 'transfers'",
+                        d.payload_n),
+            [&](const auto& r) {
+              rows[r.template get<std::string>(0)] =
+                  row_end{r.template get<std::string>(1), r.template get<std::int64_t>(2),
+                          r.template get<std::int64_t>(3), r.template get<std::int64_t>(4) != 0};
+            });
+    c.query("SELECT command_id, count(*) FROM ledger GROUP BY command_id",
+            [&](const auto& r) { applied[r.template get<std::string>(0)] = r.template get<std::int64_t>(1); });
+    total = c.template query_one<std::int64_t>("SELECT CAST(sum(balance) AS BIGINT) FROM accounts").value_or(-1);
+    view_mismatch = c.template query_one<std::int64_t>(
+                         "SELECT count(*) FROM accounts a LEFT JOIN balance_view v ON v.account = a.id "
+                         "WHERE v.balance IS NULL OR v.balance <> a.balance")
+                        .value_or(-1);
+    ledger_mismatch = c.template query_one<std::int64_t>(
+                           "SELECT count(*) FROM accounts a WHERE a.balance <> $1 "
+                           "+ coalesce((SELECT sum(amount) FROM ledger WHERE to_account = a.id), 0) "
+                           "- coalesce((SELECT sum(amount) FROM ledger WHERE from_account = a.id), 0)",
+                           fault::initial_balance)
+                          .value_or(-1);
+  });
+  std::int64_t dead_not_by_design = 0, dead_without_error = 0, overdraft_not_dead = 0, flaky_not_retried = 0;
+  for (const auto& [id, n] : posted) {
+    const auto it = rows.find(id);
+    if (it == rows.end()) {
+      ++v.lost;
+      continue;
+    }
+    const row_end& r = it->second;
+    const auto a = applied.find(id);
+    const std::int64_t times = a == applied.end() ? 0 : a->second;
+    if (r.state == "succeeded") {
+      ++v.succeeded;
+      if (times == 0) {
+        ++v.lost;  // marked done without its effect
+      }
+      v.doubled += times > 1 ? times - 1 : 0;
+      if (fault::flaky_by_design(n) && r.attempts < 2) {
+        ++flaky_not_retried;
+      }
+      if (fault::flaky_by_design(n)) {
+        ++v.retried;
+      } else if (r.attempts > 1) {
+        ++v.taken_over;
+      }
+    } else if (r.state == "dead" || r.state == "failed") {
+      ++v.dead;
+      v.doubled += times;  // an effect of a command that did not succeed
+      dead_not_by_design += fault::overdrawn_by_design(n) ? 0 : 1;
+      dead_without_error += r.has_error ? 0 : 1;
+    } else {
+      ++v.lost;  // still pending or running: never ended
+    }
+    if (fault::overdrawn_by_design(n) && r.state != "dead" && r.state != "failed") {
+      ++overdraft_not_dead;
+    }
+  }
+  if (rows.size() != posted.size()) {
+    v.problems.push_back(fmt::format("the table holds {} rows for {} posted commands", rows.size(), posted.size()));
+  }
+  v.conserved = total == fault::account_count * fault::initial_balance;
+  if (!v.conserved) {
+    v.problems.push_back(
+        fmt::format("the balances sum to {}, not {}", total, fault::account_count * fault::initial_balance));
+  }
+  const auto expect_zero = [&](std::int64_t count, std::string_view what) {
+    if (count != 0) {
+      v.problems.push_back(fmt::format("{} {}", count, what));
+    }
+  };
+  expect_zero(v.lost, "commands lost (not ended, or succeeded without their effect)");
+  expect_zero(v.doubled, "effects applied twice (or applied for a command that did not succeed)");
+  expect_zero(view_mismatch, "accounts whose read model (balance_view) differs from the write model");
+  expect_zero(ledger_mismatch, "accounts whose balance is not their opening balance plus their ledger lines");
+  expect_zero(dead_not_by_design, "dead letters that were not overdrafts by design");
+  expect_zero(dead_without_error, "dead letters without their error");
+  expect_zero(overdraft_not_dead, "overdrafts by design that did not end as dead letters");
+  expect_zero(flaky_not_retried, "transfers failing transiently by design that succeeded without a retry");
+  return v;
+}
+
+/// Waits until no command of the route is pending or running (or the time is up); false with a reason if a worker
+/// died on its own meanwhile.
+template <class Store>
+std::string wait_until_settled(Store& db, workers& w, std::chrono::seconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    std::int64_t open = 0;
+    db.with_connection([&](auto& c) {
+      open = c.template query_one<std::int64_t>(
+                  "SELECT count(*) FROM cmdbus_queue WHERE route = 'transfers' AND state IN ('pending', 'running')")
+                 .value_or(-1);
+    });
+    if (open == 0) {
+      return {};
+    }
+    if (auto died = w.ended_on_their_own(); !died.empty()) {
+      return died;
+    }
+    if (std::chrono::steady_clock::now() >= until) {
+      return fmt::format("{} commands still pending or running after {} s", open, limit.count());
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+}
+
+/// Posts while killing workers, waits, checks the books and prints the line. 0: all promises held.
+template <class Store>
+int drive(const settings& s, Store& db, const dialect& d, std::vector<std::string> store_args) {
+  cmdbus::bus_builder b;
+  fault::register_bank(b, db);
+  b.config_text(fault::route_config(s.threads, s.lease_ms), "fault.toml");
+  cmdbus::bus bus{std::move(b)};  // posts only: start_workers = false
+
+  workers w(s, std::move(store_args));
+  w.start_all();
+  std::mt19937_64 rng(s.seed);
+  const auto pick = [&](std::int64_t low, std::int64_t high) {
+    return std::uniform_int_distribution<std::int64_t>(low, high)(rng);
+  };
+  std::map<std::string, std::int64_t> posted;
+  const std::int64_t chunk = std::max<std::int64_t>(1, s.commands / std::max(1, s.kills));
+  std::int64_t n = 0;
+  int kills = 0;
+  while (n < s.commands || kills < s.kills) {
+    for (std::int64_t i = 0; i < chunk && n < s.commands; ++i) {
+      ++n;
+      fault::Transfer t{n, pick(1, fault::account_count), 0, pick(1, 100)};
+      do {
+        t.to = pick(1, fault::account_count);
+      } while (t.to == t.from);
+      if (fault::overdrawn_by_design(n)) {
+        t.amount = fault::account_count * fault::initial_balance + 1;
+      }
+      posted.emplace(bus.post(t).to_string(), n);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{pick(0, 30)});
+    if (kills < s.kills) {
+      w.kill_and_restart(static_cast<std::size_t>(pick(0, static_cast<std::int64_t>(w.size()) - 1)));
+      ++kills;
+    }
+  }
+  auto trouble = wait_until_settled(db, w, std::chrono::seconds{s.settle_s});
+  auto stop_problems = w.stop_all();
+  (void)bus.stop();
+  verdict v = check_books(db, d, posted);
+  if (!trouble.empty()) {
+    v.problems.insert(v.problems.begin(), trouble);
+  }
+  v.problems.insert(v.problems.end(), stop_problems.begin(), stop_problems.end());
+  std::printf("fault harness (%s): %d kills, %lld commands, lost %lld, doubled %lld, %s\n", d.name.data(), kills,
+              static_cast<long long>(posted.size()), static_cast<long long>(v.lost), static_cast<long long>(v.doubled),
+              v.conserved ? "balances conserved" : "balances NOT conserved");
+  std::printf(
+      "  succeeded %lld, dead %lld (overdrafts by design, each with its error), retried after a transient error "
+      "%lld, run again after a kill %lld; seed %llu\n",
+      static_cast<long long>(v.succeeded), static_cast<long long>(v.dead), static_cast<long long>(v.retried),
+      static_cast<long long>(v.taken_over), static_cast<unsigned long long>(s.seed));
+  for (const auto& p : v.problems) {
+    std::printf("  FAILED: %s\n", p.c_str());
+  }
+  if (!v.problems.empty()) {
+    std::printf("  the workers' last log lines:\n");
+    for (const auto& line : w.log_tail(30)) {
+      std::printf("    %s\n", line.c_str());
+    }
+  }
+  return v.problems.empty() ? 0 : 1;
+}
+
+int run_sqlite(const settings& s) {
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("cmdbus-fault-{}-{}", ::getpid(), s.seed);
+  std::filesystem::create_directories(dir);
+  struct remove_dir {
+    explicit remove_dir(std::filesystem::path dir) : p(std::move(dir)) {}
+    remove_dir(const remove_dir&) = delete;
+    remove_dir& operator=(const remove_dir&) = delete;
+    std::filesystem::path p;
+    ~remove_dir() {
+      std::error_code ignored;
+      std::filesystem::remove_all(p, ignored);
+    }
+  } cleanup{dir};
+  const std::string path = (dir / "bank.db").string();
+  cmdbus::sqlite::store db({.path = path});
+  fault::create_bank(db);
+  return drive(s, db, sqlite_dialect, {"--store", "sqlite", "--db", path});
+}
+
+#if CMDBUS_DURABLE_WITH_POSTGRES
+int run_postgres(const settings& s) {
+  const char* server = std::getenv("CMDBUS_TEST_PG");
+  if (server == nullptr || *server == '\0') {
+    std::printf("fault harness (postgres): skipped: CMDBUS_TEST_PG is not set (`./run test` starts a server)\n");
+    return 77;
+  }
+  const std::string schema = fmt::format("cmdbus_fault_{}", ::getpid());
+  cmdbus::postgres::connection admin(server);
+  admin.exec_script(fmt::format("DROP SCHEMA IF EXISTS {0} CASCADE; CREATE SCHEMA {0}", schema));
+  struct drop_schema {
+    drop_schema(cmdbus::postgres::connection& c, std::string schema_name) : admin(c), name(std::move(schema_name)) {}
+    cmdbus::postgres::connection& admin;
+    std::string name;
+    drop_schema(const drop_schema&) = delete;
+    drop_schema& operator=(const drop_schema&) = delete;
+    ~drop_schema() {
+      try {
+        admin.exec_script("DROP SCHEMA " + name + " CASCADE");
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "cmdbus_fault_harness: could not drop schema %s: %s\n", name.c_str(), e.what());
+      }
+    }
+  } cleanup{admin, schema};
+  const std::string conninfo = fmt::format("{} options='-c search_path={}'", server, schema);
+  int result = 0;
+  {
+    cmdbus::postgres::store db({.conninfo = conninfo, .pool_size = 4});
+    fault::create_bank(db);
+    result = drive(s, db, postgres_dialect, {"--store", "postgres", "--conninfo", conninfo});
+  }
+  return result;
+}
+#endif
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"cmdbus fault harness: SIGKILL worker processes of a durable route and check the books"};
+  settings s;
+  s.seed = std::random_device{}();
+  app.add_option("--worker", s.worker, "the cmdbus_fault_worker binary")->required()->check(CLI::ExistingFile);
+  app.add_option("--store", s.store, "sqlite (a file in a temporary directory) or postgres (CMDBUS_TEST_PG)")
+      ->check(CLI::IsMember({"sqlite", "postgres"}));
+  app.add_option("--commands", s.commands, "transfers to post")->check(CLI::Range(1, 10'000'000));
+  app.add_option("--kills", s.kills, "SIGKILLs of a random worker process")->check(CLI::Range(0, 100'000));
+  app.add_option("--processes", s.processes, "worker processes at any time")->check(CLI::Range(1, 64));
+  app.add_option("--threads", s.threads, "worker threads per process")->check(CLI::Range(1, 64));
+  app.add_option("--lease-ms", s.lease_ms, "lease of a claimed command")->check(CLI::Range(100, 600'000));
+  app.add_option("--seed", s.seed, "random seed (printed; give it again to replay a run)");
+  app.add_option("--settle-s", s.settle_s, "how long to wait for the last commands")->check(CLI::Range(1, 3600));
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (s.store == "postgres") {
+#if CMDBUS_DURABLE_WITH_POSTGRES
+      return run_postgres(s);
+#else
+      std::printf("fault harness (postgres): skipped: this build has no cmdbus::postgres\n");
+      return 77;
+#endif
+    }
+    return run_sqlite(s);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cmdbus_fault_harness: %s\n", e.what());
+    return 2;
+  }
+}

@@ -1,0 +1,75 @@
+// cmdbus_fault_worker — one worker process of the fault harness: runs the workers of route `transfers` on the
+// harness's database (SQLite file or PostgreSQL) until SIGTERM (or SIGINT), then stops them and exits 0. The harness
+// SIGKILLs it at random.
+#include <fmt/format.h>
+#include <pthread.h>
+#include <signal.h>
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <stdexcept>
+#include <stop_token>
+#include <string>
+#include <thread>
+
+#include "fault_bank.hpp"
+
+namespace {
+
+/// Runs the route's workers on `db` until one of `stop_signals` arrives.
+template <class Store>
+void work(Store& db, std::uint32_t workers, std::uint32_t lease_ms, const sigset_t& stop_signals) {
+  cmdbus::bus_builder b;
+  fault::register_bank(b, db);
+  b.config_text(fault::route_config(workers, lease_ms), "fault.toml");
+  cmdbus::bus bus{std::move(b)};
+  std::stop_source stop;
+  std::thread signals([&] {
+    int signal = 0;
+    sigwait(&stop_signals, &signal);
+    stop.request_stop();
+  });
+  (void)bus.run_workers({"transfers"}, stop.get_token());
+  signals.join();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"cmdbus fault harness: one worker process"};
+  std::string store = "sqlite";
+  std::string path;
+  std::string conninfo;
+  std::uint32_t workers = 2;
+  std::uint32_t lease_ms = 1000;
+  app.add_option("--store", store, "sqlite or postgres")->check(CLI::IsMember({"sqlite", "postgres"}));
+  app.add_option("--db", path, "the SQLite database file");
+  app.add_option("--conninfo", conninfo, "the PostgreSQL conninfo");
+  app.add_option("--workers", workers, "worker threads")->check(CLI::Range(1, 64));
+  app.add_option("--lease-ms", lease_ms, "lease of a claimed command")->check(CLI::Range(100, 600000));
+  CLI11_PARSE(app, argc, argv);
+
+  sigset_t stop_signals;  // blocked in every thread; one thread waits for them
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  try {
+    if (store == "postgres") {
+#if CMDBUS_DURABLE_WITH_POSTGRES
+      cmdbus::postgres::store db({.conninfo = conninfo, .pool_size = workers + 2});
+      work(db, workers, lease_ms, stop_signals);
+#else
+      throw std::runtime_error("this build has no cmdbus::postgres");
+#endif
+    } else {
+      cmdbus::sqlite::store db({.path = path});
+      work(db, workers, lease_ms, stop_signals);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cmdbus_fault_worker: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

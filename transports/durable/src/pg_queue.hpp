@@ -1,0 +1,27 @@
+// Internal (cmdbus::durable): the durable route's table on PostgreSQL. Many writers: a claim locks the rows it takes
+// with FOR UPDATE SKIP LOCKED, so competing workers of every process never wait for each other's rows and never
+// take the same one; a key's next row stays unclaimable while an earlier one is pending or running.
+#pragma once
+
+#include <string_view>
+
+#include "cmdbus/postgres/store.hpp"
+#include "sql_queue.hpp"
+
+namespace cmdbus::durable::detail {
+
+struct postgres_dialect {
+  using store = postgres::store;
+  using connection = postgres::connection;
+  using row = postgres::row;
+  static constexpr std::string_view begin = "BEGIN ISOLATION LEVEL READ COMMITTED";
+  static constexpr std::string_view skip_locked = " FOR UPDATE SKIP LOCKED";
+  static constexpr std::string_view seq_column = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY";
+  static constexpr std::string_view seqs_in = "seq = ANY($2::bigint[])";
+  static constexpr char list_open = '{';  // $2 of seqs_in: {1,2,3}
+  static constexpr char list_close = '}';
+};
+
+using pg_queue = sql_queue<postgres_dialect>;
+
+}  // namespace cmdbus::durable::detail

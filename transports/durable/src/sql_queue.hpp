@@ -1,0 +1,236 @@
+// Internal (cmdbus::durable): the durable route's table on an SQL store, the same statements for SQLite and
+// PostgreSQL (both read parameters $1, $2, ... numbered in order of first use). What differs is the Dialect's:
+//
+//   struct Dialect {
+//     using store = ...; using connection = ...; using row = ...;
+//     static constexpr std::string_view begin;        // a claim's transaction: "BEGIN IMMEDIATE" (SQLite's one
+//                                                     // writer) or "BEGIN ISOLATION LEVEL READ COMMITTED"
+//     static constexpr std::string_view skip_locked;  // "" or " FOR UPDATE SKIP LOCKED" (PostgreSQL: competing
+//                                                     // claimers pass over each other's rows instead of waiting)
+//     static constexpr std::string_view seqs_in;      // "seq IN <the row numbers in $2>"
+//     static constexpr char list_open, list_close;    // around $2's comma-separated numbers
+//     static constexpr std::string_view seq_column;   // the claim order: an integer key the database assigns
+//   };
+#pragma once
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "cmdbus/wire/envelope.hpp"
+#include "queue.hpp"
+#include "queue_states.hpp"
+
+namespace cmdbus::durable::detail {
+
+template <class Dialect>
+class sql_queue final : public queue {
+ public:
+  using store_type = typename Dialect::store;
+  using connection = typename Dialect::connection;
+  using row = typename Dialect::row;
+
+  explicit sql_queue(store_type& store) noexcept : store_(&store) {}
+
+  /// The table and its indexes (docs/durable.md), created if missing. The envelope is JSON text, as written.
+  [[nodiscard]] static std::string schema() {
+    return fmt::format(R"sql(
+CREATE TABLE IF NOT EXISTS cmdbus_queue (
+  seq              {},
+  id               TEXT NOT NULL UNIQUE,
+  route            TEXT NOT NULL,
+  command          TEXT NOT NULL,
+  partition_key    TEXT,
+  state            TEXT NOT NULL,
+  attempts         INTEGER NOT NULL DEFAULT 0,
+  available_at     BIGINT NOT NULL,
+  lease_owner      TEXT,
+  lease_until      BIGINT,
+  created_at       BIGINT NOT NULL,
+  updated_at       BIGINT NOT NULL,
+  envelope         TEXT NOT NULL,
+  error_message    TEXT,
+  first_failure_at BIGINT,
+  last_failure_at  BIGINT,
+  failed_by        TEXT
+);
+CREATE INDEX IF NOT EXISTS cmdbus_queue_claim ON cmdbus_queue (route, state, seq);
+CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_key, state, seq)
+  WHERE partition_key IS NOT NULL;
+)sql",
+                       Dialect::seq_column);
+  }
+
+  void insert(const new_row& r, const context* ctx) override {
+    const auto at = wire::micros(r.created_at);
+    const auto put = [&](connection& c) {
+      c.execute(
+          "INSERT INTO cmdbus_queue (id, route, command, partition_key, state, attempts, available_at, created_at, "
+          "updated_at, envelope) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5, $6) "
+          "ON CONFLICT (id) DO UPDATE SET route = excluded.route, state = 'pending', attempts = 0, "
+          "available_at = excluded.available_at, updated_at = excluded.updated_at, envelope = excluded.envelope, "
+          "lease_owner = NULL, lease_until = NULL",
+          r.id.to_string(), r.route, r.command, *r.partition_key, at, r.envelope);
+    };
+    if (connection* outer = ctx != nullptr ? store_->transaction_of(*ctx) : nullptr) {
+      put(*outer);  // the outbox: committed, or rolled back, with the handler that posted it
+      return;
+    }
+    store_->with_connection(put);  // one statement, committed on return
+  }
+
+  std::vector<claimed> claim(std::string_view route, std::string_view worker, clock::time_point now,
+                             std::chrono::milliseconds lease, std::size_t batch) override {
+    std::vector<claimed> out;
+    const auto now_us = wire::micros(now);
+    const auto until_us = wire::micros(now + lease);
+    write([&](connection& c) {
+      // A command whose worker died (its lease expired) is pending again, ahead of the later commands of its key.
+      c.execute(fmt::format("UPDATE cmdbus_queue SET state = 'pending', lease_owner = NULL, lease_until = NULL, "
+                            "updated_at = $1 WHERE seq IN (SELECT seq FROM cmdbus_queue WHERE route = $2 AND "
+                            "state = 'running' AND lease_until < $1{})",
+                            Dialect::skip_locked),
+                now_us, route);
+      // Claimable: pending and due, and no earlier command of its key pending or running (per-key order across every
+      // worker of every process; a row another claimer is taking right now still looks pending here, so its key's
+      // later rows wait too). Scanned in seq order (index cmdbus_queue_claim), so a claim stops at its batch size;
+      // the key check is two seeks in cmdbus_queue_key.
+      c.query(
+          fmt::format("UPDATE cmdbus_queue SET state = 'running', lease_owner = $1, lease_until = $2, "
+                      "attempts = attempts + 1, updated_at = $3 "
+                      "WHERE seq IN (SELECT q.seq FROM cmdbus_queue q "
+                      "  WHERE q.route = $4 AND q.state = 'pending' AND q.available_at <= $3 "
+                      "    AND (q.partition_key IS NULL OR NOT EXISTS (SELECT 1 FROM cmdbus_queue p "
+                      "      WHERE p.route = q.route AND p.partition_key = q.partition_key "
+                      "        AND p.state IN ('pending', 'running') AND p.seq < q.seq)) "
+                      "  ORDER BY q.seq LIMIT $5{}) "
+                      "RETURNING seq, envelope, attempts",
+                      Dialect::skip_locked),
+          [&](const row& r) {
+            out.push_back(
+                {r.template get<std::int64_t>(0), r.template get<std::string>(1), r.template get<std::uint32_t>(2)});
+          },
+          worker, until_us, now_us, route, static_cast<std::int64_t>(batch));
+    });
+    std::sort(out.begin(), out.end(), [](const claimed& a, const claimed& b) { return a.seq < b.seq; });
+    return out;
+  }
+
+  void renew(const std::vector<std::int64_t>& seqs, std::string_view worker, clock::time_point until) override {
+    store_->with_connection([&](connection& c) {
+      c.execute(fmt::format("UPDATE cmdbus_queue SET lease_until = $1 WHERE {} AND state = 'running' "
+                            "AND lease_owner = $3",
+                            Dialect::seqs_in),
+                wire::micros(until), seq_list(seqs), worker);
+    });
+  }
+
+  void set_state(const command_id& id, command_status status, std::string_view error, clock::time_point now,
+                 std::string_view worker) override {
+    const auto at = wire::micros(now);
+    store_->with_connection([&](connection& c) {
+      if (error.empty()) {
+        c.execute(
+            "UPDATE cmdbus_queue SET state = $1, updated_at = $2, lease_owner = NULL, lease_until = NULL "
+            "WHERE id = $3 AND (lease_owner = $4 OR lease_owner IS NULL)",
+            to_string(status), at, id.to_string(), worker);
+        return;
+      }
+      c.execute(
+          "UPDATE cmdbus_queue SET state = $1, updated_at = $2, lease_owner = NULL, lease_until = NULL, "
+          "error_message = $3, first_failure_at = coalesce(first_failure_at, $2), last_failure_at = $2, "
+          "failed_by = $4 WHERE id = $5 AND (lease_owner = $4 OR lease_owner IS NULL)",
+          to_string(status), at, error, worker, id.to_string());
+    });
+  }
+
+  void retry_at(std::int64_t seq, clock::time_point due, std::string_view error, std::string_view worker) override {
+    store_->with_connection([&](connection& c) {
+      c.execute(
+          "UPDATE cmdbus_queue SET state = 'pending', available_at = $1, lease_owner = NULL, lease_until = NULL, "
+          "error_message = $2 WHERE seq = $3 AND lease_owner = $4",
+          wire::micros(due), error, seq, worker);
+    });
+  }
+
+  void bury_unreadable(std::int64_t seq, std::string_view reason, clock::time_point now,
+                       std::string_view worker) override {
+    store_->with_connection([&](connection& c) {
+      c.execute(
+          "UPDATE cmdbus_queue SET state = 'dead', updated_at = $1, lease_owner = NULL, lease_until = NULL, "
+          "error_message = $2, first_failure_at = coalesce(first_failure_at, $1), last_failure_at = $1, "
+          "failed_by = $3 WHERE seq = $4",
+          wire::micros(now), reason, worker, seq);
+    });
+  }
+
+  [[nodiscard]] std::optional<command_state> status(const command_id& id) override {
+    std::optional<command_state> out;
+    store_->with_connection([&](connection& c) {
+      c.query(
+          "SELECT command, route, state, attempts, coalesce(error_message, ''), created_at, updated_at "
+          "FROM cmdbus_queue WHERE id = $1",
+          [&](const row& r) {
+            out = state_of(id, r.template get<std::string>(0), r.template get<std::string>(1), r.get_text(2),
+                           r.template get<std::uint32_t>(3), r.template get<std::string>(4),
+                           r.template get<std::int64_t>(5), r.template get<std::int64_t>(6));
+          },
+          id.to_string());
+    });
+    return out;
+  }
+
+  [[nodiscard]] counts count(std::string_view route, clock::time_point now) override {
+    counts n;
+    store_->with_connection([&](connection& c) {
+      c.query(
+          "SELECT state, CASE WHEN available_at > $1 THEN 1 ELSE 0 END, count(*) FROM cmdbus_queue "
+          "WHERE route = $2 GROUP BY 1, 2",
+          [&](const row& r) {
+            add_count(n, r.get_text(0), r.template get<std::int64_t>(1) != 0, r.template get<std::uint64_t>(2));
+          },
+          wire::micros(now), route);
+    });
+    return n;
+  }
+
+ private:
+  static std::string seq_list(const std::vector<std::int64_t>& seqs) {
+    std::string list(1, Dialect::list_open);
+    for (const auto seq : seqs) {
+      list += std::to_string(seq);
+      list += ',';
+    }
+    if (seqs.empty()) {
+      list += Dialect::list_close;
+    } else {
+      list.back() = Dialect::list_close;
+    }
+    return list;
+  }
+
+  /// Runs `f` in Dialect::begin ... COMMIT on a pooled connection; rolled back if it throws.
+  template <class F>
+  void write(F&& f) {
+    store_->with_connection([&](connection& c) {
+      c.exec_script(Dialect::begin);
+      try {
+        f(c);
+        c.exec_script("COMMIT");
+      } catch (...) {
+        try {
+          c.exec_script("ROLLBACK");
+        } catch (...) {  // NOLINT(bugprone-empty-catch): the first error is the one to report; a broken connection
+        }                // leaves the pool
+        throw;
+      }
+    });
+  }
+
+  store_type* store_;
+};
+
+}  // namespace cmdbus::durable::detail
