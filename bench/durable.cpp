@@ -1,99 +1,53 @@
-// bench_durable — the `durable` route on SQLite (a file database in a temporary directory, WAL, synchronous=NORMAL)
-// against the same work done raw with prepared statements, one command per transaction:
+// bench_durable — the `durable` route against the same work done raw with prepared statements, one command per
+// transaction, on SQLite (a file in a temporary directory, WAL, synchronous=NORMAL) and on PostgreSQL (the server
+// $CMDBUS_TEST_PG; `./run bench durable` starts one):
 //
-//   BM_Raw_SQLite_Insert / BM_Durable_SQLite_Post     post to a durable route (no workers in this bus: the post
-//                                                     alone) vs inserting the same row; target >= 0.8 x raw
-//   BM_Raw_SQLite_Transfer / BM_Durable_SQLite_Drain  2 workers draining queued transfers (unit of work + inbox:
-//                                                     effect and done mark in one transaction) vs the transfer's
-//                                                     two UPDATEs raw; target >= 1 x raw (not met yet: one
-//                                                     transaction per command; batching is the next step)
+//   BM_Raw_<Store>_Insert / BM_Durable_<Store>_Post      post to a durable route (no workers in this bus: the post
+//                                                        alone) vs inserting the same row; target >= 0.8 x raw
+//   BM_Raw_<Store>_Transfer / BM_Durable_<Store>_Drain   2 workers draining 20 000 queued transfers (unit of work +
+//                                                        inbox: effect and done mark in one transaction) vs the
+//                                                        transfer's two UPDATEs raw; target >= 1 x raw on SQLite,
+//                                                        >= 2 x on PostgreSQL (not met yet: one transaction per
+//                                                        command; batching with a savepoint each is the next step)
 //
-// Times are per command, real (wall) time: the work waits on the database. PostgreSQL, idle CPU and latency come with
-// the PostgreSQL queue (issue 9, point 9).
+// durable_latency.cpp adds the idle CPU of durable workers and post-to-handled latency beside the local and sync
+// routes'. Times are per command, real (wall) time: the work waits on the database. The raw PostgreSQL baselines use
+// libpq directly (PQexecPrepared).
 #include <benchmark/benchmark.h>
 #include <sqlite3.h>
-#include <unistd.h>
+#if CMDBUS_DURABLE_WITH_POSTGRES
+#include <libpq-fe.h>
+#endif
 
-#include <chrono>
 #include <cstdint>
-#include <filesystem>
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <thread>
+#include <vector>
 
-#include "cmdbus/cmdbus.hpp"
-#include "cmdbus/durable.hpp"
-#include "cmdbus/sqlite/store.hpp"
 #include "cmdbus/wire/envelope.hpp"
-#include "cmdbus/wire/json_codec.hpp"
+#include "durable_support.hpp"
 #include "support/ratio_report.hpp"
-
-namespace bench_durable {
-
-struct Transfer {
-  static constexpr std::string_view command_name = "bench.transfer";
-  std::int64_t from = 0;
-  std::int64_t to = 0;
-  std::int64_t amount = 0;
-  [[nodiscard]] std::int64_t partition_key() const { return from; }
-};
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Transfer, from, to, amount)
-
-}  // namespace bench_durable
-
-CMDBUS_JSON_CODEC(bench_durable::Transfer, 1);
 
 namespace {
 
+using bench_durable::nth_transfer;
 using bench_durable::Transfer;
-constexpr int accounts = 100;
 
-/// A temporary directory with the database file, removed afterwards.
-class temp_dir {
+constexpr std::int64_t queued_transfers = 20'000;  // the drain's queue (issue 9, point 9b)
+
+/// A raw SQLite connection with the store's settings (WAL, synchronous=NORMAL, busy timeout).
+class raw_sqlite {
  public:
-  temp_dir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "cmdbus-bench-durable-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      throw std::runtime_error("mkdtemp failed");
-    }
-    path_ = pattern;
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  [[nodiscard]] std::string db() const { return (path_ / "bench.db").string(); }
-
- private:
-  std::filesystem::path path_;
-};
-
-const char* const accounts_sql =
-    "CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL);"
-    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) "
-    "INSERT INTO accounts SELECT i, 1000000000 FROM n;";
-const char* const debit_sql = "UPDATE accounts SET balance = balance - ? WHERE id = ?";
-const char* const credit_sql = "UPDATE accounts SET balance = balance + ? WHERE id = ?";
-
-Transfer nth_transfer(std::int64_t i) {
-  return Transfer{i % accounts + 1, (i + 1) % accounts + 1, 1};
-}
-
-/// A raw connection: the same settings as the store's (WAL, synchronous=NORMAL, busy timeout).
-class raw_db {
- public:
-  explicit raw_db(const std::string& path) {
+  explicit raw_sqlite(const std::string& path) {
     if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) {
       throw std::runtime_error("cannot open " + path);
     }
     exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;");
   }
-  raw_db(const raw_db&) = delete;
-  raw_db& operator=(const raw_db&) = delete;
-  ~raw_db() {
+  raw_sqlite(const raw_sqlite&) = delete;
+  raw_sqlite& operator=(const raw_sqlite&) = delete;
+  ~raw_sqlite() {
     for (auto* s : statements_) {
       sqlite3_finalize(s);
     }
@@ -115,7 +69,11 @@ class raw_db {
     statements_.push_back(s);
     return s;
   }
-  void step(sqlite3_stmt* s) {
+  /// Binds `params` as text (SQLite converts them by column affinity) and runs `s` to completion.
+  void run(sqlite3_stmt* s, const std::vector<std::string>& params = {}) {
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      sqlite3_bind_text(s, static_cast<int>(i + 1), params[i].c_str(), -1, SQLITE_TRANSIENT);
+    }
     if (sqlite3_step(s) != SQLITE_DONE) {
       throw std::runtime_error(sqlite3_errmsg(db_));
     }
@@ -127,64 +85,68 @@ class raw_db {
   std::vector<sqlite3_stmt*> statements_;
 };
 
-std::string durable_config(int workers) {
-  return "[routes.transfers]\nkind = \"durable\"\nworkers = " + std::to_string(workers) +
-         "\npoll_ms = 10\nbatch = 32\n[commands]\n\"bench.transfer\" = \"transfers\"\n";
-}
-
-cmdbus::bus_builder transfers(cmdbus::sqlite::store& db, int workers) {
-  cmdbus::bus_builder b;
-  b.route_kind(cmdbus::durable::kind(db));
-  b.use(db.unit_of_work());
-  b.use(cmdbus::durable::inbox(db));
-  b.handle<Transfer>([](const Transfer& t, cmdbus::context& ctx) {
-    auto& sql = cmdbus::sqlite::connection_of(ctx);
-    sql.execute(debit_sql, t.amount, t.from);
-    sql.execute(credit_sql, t.amount, t.to);
-  });
-  b.config_text(durable_config(workers), "bench.toml");
-  return b;
-}
-
-void BM_Raw_SQLite_Insert(benchmark::State& state) {
-  temp_dir dir;
-  {
-    cmdbus::sqlite::store s({.path = dir.db()});
-    cmdbus::durable::migrate(s);
+#if CMDBUS_DURABLE_WITH_POSTGRES
+/// A raw libpq connection with prepared statements.
+class raw_postgres {
+ public:
+  explicit raw_postgres(const std::string& conninfo) : c_(PQconnectdb(conninfo.c_str())) {
+    if (PQstatus(c_) != CONNECTION_OK) {
+      const std::string what = PQerrorMessage(c_);
+      PQfinish(c_);
+      throw std::runtime_error(what);
+    }
   }
-  raw_db db(dir.db());
-  auto* begin = db.prepare("BEGIN IMMEDIATE");
-  auto* commit = db.prepare("COMMIT");
-  auto* insert = db.prepare(
-      "INSERT INTO cmdbus_queue (id, route, command, partition_key, state, attempts, available_at, created_at, "
-      "updated_at, envelope) VALUES (?, 'transfers', 'bench.transfer', ?, 'pending', 0, ?, ?, ?, ?)");
-  std::int64_t i = 0;
-  for (auto _ : state) {
-    const auto t = nth_transfer(i++);
-    const std::string id = cmdbus::command_id::generate().to_string();
-    const std::string key = std::to_string(t.from);
-    const std::string envelope = R"({"id":")" + id + R"(","command":"bench.transfer","schema_version":1,)" +
-                                 R"("partition_key":")" + key + R"(","payload":)" + nlohmann::json(t).dump() + "}";
-    const auto now = cmdbus::wire::micros(cmdbus::clock::now());
-    db.step(begin);
-    sqlite3_bind_text(insert, 1, id.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(insert, 2, key.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(insert, 3, now);
-    sqlite3_bind_int64(insert, 4, now);
-    sqlite3_bind_int64(insert, 5, now);
-    sqlite3_bind_text(insert, 6, envelope.c_str(), -1, SQLITE_TRANSIENT);
-    db.step(insert);
-    db.step(commit);
+  raw_postgres(const raw_postgres&) = delete;
+  raw_postgres& operator=(const raw_postgres&) = delete;
+  ~raw_postgres() { PQfinish(c_); }
+  const char* prepare(const char* name, const char* sql) {
+    check(PQprepare(c_, name, sql, 0, nullptr));
+    return name;
   }
-  state.SetItemsProcessed(state.iterations());
+  void run(const char* name, const std::vector<std::string>& params = {}) {
+    std::vector<const char*> values;
+    for (const auto& p : params) {
+      values.push_back(p.c_str());
+    }
+    check(PQexecPrepared(c_, name, static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0));
+  }
+
+ private:
+  void check(PGresult* r) {
+    const auto status = PQresultStatus(r);
+    PQclear(r);
+    if (status != PGRES_COMMAND_OK) {
+      throw std::runtime_error(PQerrorMessage(c_));
+    }
+  }
+  PGconn* c_;
+};
+#endif
+
+const char* const insert_sql =
+    "INSERT INTO cmdbus_queue (id, route, command, partition_key, state, attempts, available_at, created_at, "
+    "updated_at, envelope) VALUES ($1, 'transfers', 'bench.transfer', $2, 'pending', 0, $3, $3, $3, $4)";
+
+/// The row a post of transfer `t` writes: id, key, now, envelope.
+std::vector<std::string> row_of(const Transfer& t) {
+  const std::string id = cmdbus::command_id::generate().to_string();
+  const std::string key = std::to_string(t.from);
+  return {id, key, std::to_string(cmdbus::wire::micros(cmdbus::clock::now())),
+          R"({"id":")" + id + R"(","command":"bench.transfer","schema_version":1,"partition_key":")" + key +
+              R"(","payload":)" + nlohmann::json(t).dump() + "}"};
 }
 
-void BM_Durable_SQLite_Post(benchmark::State& state) {
-  temp_dir dir;
-  cmdbus::sqlite::store s({.path = dir.db()});
-  cmdbus::durable::migrate(s);
-  s.exec_script(accounts_sql);
-  cmdbus::bus bus{transfers(s, 0)};  // no workers: the post alone
+std::vector<std::string> debit_of(const Transfer& t) {
+  return {std::to_string(t.amount), std::to_string(t.from)};
+}
+std::vector<std::string> credit_of(const Transfer& t) {
+  return {std::to_string(t.amount), std::to_string(t.to)};
+}
+
+/// Posts to a durable route of a bus without workers: the post alone.
+template <class Store>
+void post_each(benchmark::State& state, Store& db) {
+  cmdbus::bus bus{bench_durable::transfers(db, bench_durable::durable_config(0))};
   std::int64_t i = 0;
   for (auto _ : state) {
     benchmark::DoNotOptimize(bus.post(nth_transfer(i++)));
@@ -192,39 +154,13 @@ void BM_Durable_SQLite_Post(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
-void BM_Raw_SQLite_Transfer(benchmark::State& state) {
-  temp_dir dir;
-  raw_db db(dir.db());
-  db.exec(accounts_sql);
-  auto* begin = db.prepare("BEGIN IMMEDIATE");
-  auto* commit = db.prepare("COMMIT");
-  auto* debit = db.prepare(debit_sql);
-  auto* credit = db.prepare(credit_sql);
-  std::int64_t i = 0;
-  for (auto _ : state) {
-    const auto t = nth_transfer(i++);
-    db.step(begin);
-    sqlite3_bind_int64(debit, 1, t.amount);
-    sqlite3_bind_int64(debit, 2, t.from);
-    db.step(debit);
-    sqlite3_bind_int64(credit, 1, t.amount);
-    sqlite3_bind_int64(credit, 2, t.to);
-    db.step(credit);
-    db.step(commit);
-  }
-  state.SetItemsProcessed(state.iterations());
-}
-
 /// Queues `max_iterations` transfers (not timed), then times two workers draining them: the first iteration starts
-/// the workers, the last waits until every row has succeeded.
-void BM_Durable_SQLite_Drain(benchmark::State& state) {
-  temp_dir dir;
-  cmdbus::sqlite::store s({.path = dir.db()});
-  cmdbus::durable::migrate(s);
-  s.exec_script(accounts_sql);
-  const std::int64_t n = static_cast<std::int64_t>(state.max_iterations);
+/// the workers, the last waits until every row has ended.
+template <class Store>
+void drain(benchmark::State& state, Store& db) {
+  const auto n = static_cast<std::int64_t>(state.max_iterations);
   {
-    cmdbus::bus producer{transfers(s, 0)};
+    cmdbus::bus producer{bench_durable::transfers(db, bench_durable::durable_config(0))};
     for (std::int64_t i = 0; i < n; ++i) {
       (void)producer.post(nth_transfer(i));
     }
@@ -233,20 +169,10 @@ void BM_Durable_SQLite_Drain(benchmark::State& state) {
   std::int64_t i = 0;
   for (auto _ : state) {
     if (i++ == 0) {
-      workers = std::make_unique<cmdbus::bus>(transfers(s, 2));
+      workers = std::make_unique<cmdbus::bus>(bench_durable::transfers(db, bench_durable::durable_config(2)));
     }
     if (i == n) {
-      // A cheap look (two index seeks) every millisecond: the waiting must not take a core from the workers.
-      bool left = true;
-      while (left) {
-        std::this_thread::sleep_for(std::chrono::milliseconds{1});
-        s.with_connection([&](cmdbus::sqlite::connection& c) {
-          left = c.query_one<std::int64_t>(
-                      "SELECT EXISTS (SELECT 1 FROM cmdbus_queue WHERE route = 'transfers' AND "
-                      "state IN ('pending', 'running'))")
-                     .value_or(1) != 0;
-        });
-      }
+      bench_durable::wait_until_drained(db);
     }
   }
   state.SetItemsProcessed(state.iterations());
@@ -254,6 +180,142 @@ void BM_Durable_SQLite_Drain(benchmark::State& state) {
   if (stats.completed != static_cast<std::uint64_t>(n) || stats.failed + stats.dead != 0) {
     state.SkipWithError("not every transfer succeeded");
   }
+}
+
+// ---- SQLite ------------------------------------------------------------------------------------------------------
+
+void BM_Raw_SQLite_Insert(benchmark::State& state) {
+  bench_durable::temp_dir dir;
+  {
+    cmdbus::sqlite::store s({.path = dir.db()});
+    cmdbus::durable::migrate(s);
+  }
+  raw_sqlite db(dir.db());
+  auto* begin = db.prepare("BEGIN IMMEDIATE");
+  auto* commit = db.prepare("COMMIT");
+  auto* insert = db.prepare(insert_sql);
+  std::int64_t i = 0;
+  for (auto _ : state) {
+    const auto row = row_of(nth_transfer(i++));
+    db.run(begin);
+    db.run(insert, row);
+    db.run(commit);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_Durable_SQLite_Post(benchmark::State& state) {
+  bench_durable::temp_dir dir;
+  cmdbus::sqlite::store s({.path = dir.db()});
+  cmdbus::durable::migrate(s);
+  s.exec_script(bench_durable::accounts_sql);
+  post_each(state, s);
+}
+
+void BM_Raw_SQLite_Transfer(benchmark::State& state) {
+  bench_durable::temp_dir dir;
+  raw_sqlite db(dir.db());
+  db.exec(bench_durable::accounts_sql);
+  auto* begin = db.prepare("BEGIN IMMEDIATE");
+  auto* commit = db.prepare("COMMIT");
+  auto* debit = db.prepare(bench_durable::debit_sql);
+  auto* credit = db.prepare(bench_durable::credit_sql);
+  std::int64_t i = 0;
+  for (auto _ : state) {
+    const auto t = nth_transfer(i++);
+    db.run(begin);
+    db.run(debit, debit_of(t));
+    db.run(credit, credit_of(t));
+    db.run(commit);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_Durable_SQLite_Drain(benchmark::State& state) {
+  bench_durable::temp_dir dir;
+  cmdbus::sqlite::store s({.path = dir.db()});
+  cmdbus::durable::migrate(s);
+  s.exec_script(bench_durable::accounts_sql);
+  drain(state, s);
+}
+
+// ---- PostgreSQL --------------------------------------------------------------------------------------------------
+
+#if CMDBUS_DURABLE_WITH_POSTGRES
+/// A store on a schema of its own with the durable table and the accounts; null when the benchmark was skipped.
+std::unique_ptr<cmdbus::postgres::store> pg_store(const bench_durable::pg_schema& schema, bool with_accounts) {
+  if (schema.conninfo().empty()) {
+    return nullptr;
+  }
+  auto s = std::make_unique<cmdbus::postgres::store>(cmdbus::postgres::options{.conninfo = schema.conninfo()});
+  cmdbus::durable::migrate(*s);
+  if (with_accounts) {
+    s->exec_script(bench_durable::accounts_sql);
+  }
+  return s;
+}
+#endif
+
+void BM_Raw_Postgres_Insert(benchmark::State& state) {
+  bench_durable::pg_schema schema(state);
+#if CMDBUS_DURABLE_WITH_POSTGRES
+  if (pg_store(schema, false) == nullptr) {
+    return;
+  }
+  raw_postgres db(schema.conninfo());
+  const char* begin = db.prepare("begin", "BEGIN");
+  const char* commit = db.prepare("commit", "COMMIT");
+  const char* insert = db.prepare("insert", insert_sql);
+  std::int64_t i = 0;
+  for (auto _ : state) {
+    const auto row = row_of(nth_transfer(i++));
+    db.run(begin);
+    db.run(insert, row);
+    db.run(commit);
+  }
+  state.SetItemsProcessed(state.iterations());
+#endif
+}
+
+void BM_Durable_Postgres_Post(benchmark::State& state) {
+  bench_durable::pg_schema schema(state);
+#if CMDBUS_DURABLE_WITH_POSTGRES
+  if (auto s = pg_store(schema, true)) {
+    post_each(state, *s);
+  }
+#endif
+}
+
+void BM_Raw_Postgres_Transfer(benchmark::State& state) {
+  bench_durable::pg_schema schema(state);
+#if CMDBUS_DURABLE_WITH_POSTGRES
+  if (pg_store(schema, true) == nullptr) {
+    return;
+  }
+  raw_postgres db(schema.conninfo());
+  const char* begin = db.prepare("begin", "BEGIN");
+  const char* commit = db.prepare("commit", "COMMIT");
+  const char* debit = db.prepare("debit", bench_durable::debit_sql);
+  const char* credit = db.prepare("credit", bench_durable::credit_sql);
+  std::int64_t i = 0;
+  for (auto _ : state) {
+    const auto t = nth_transfer(i++);
+    db.run(begin);
+    db.run(debit, debit_of(t));
+    db.run(credit, credit_of(t));
+    db.run(commit);
+  }
+  state.SetItemsProcessed(state.iterations());
+#endif
+}
+
+void BM_Durable_Postgres_Drain(benchmark::State& state) {
+  bench_durable::pg_schema schema(state);
+#if CMDBUS_DURABLE_WITH_POSTGRES
+  if (auto s = pg_store(schema, true)) {
+    drain(state, *s);
+  }
+#endif
 }
 
 constexpr int repetitions = 3;
@@ -269,7 +331,27 @@ BENCHMARK(BM_Raw_SQLite_Transfer)
     ->DisplayAggregatesOnly(true)
     ->UseRealTime();
 BENCHMARK(BM_Durable_SQLite_Drain)
+    ->Iterations(queued_transfers)
+    ->Repetitions(repetitions)
+    ->DisplayAggregatesOnly(true)
+    ->UseRealTime();
+BENCHMARK(BM_Raw_Postgres_Insert)
+    ->Iterations(2000)
+    ->Repetitions(repetitions)
+    ->DisplayAggregatesOnly(true)
+    ->UseRealTime();
+BENCHMARK(BM_Durable_Postgres_Post)
+    ->Iterations(2000)
+    ->Repetitions(repetitions)
+    ->DisplayAggregatesOnly(true)
+    ->UseRealTime();
+BENCHMARK(BM_Raw_Postgres_Transfer)
     ->Iterations(5000)
+    ->Repetitions(repetitions)
+    ->DisplayAggregatesOnly(true)
+    ->UseRealTime();
+BENCHMARK(BM_Durable_Postgres_Drain)
+    ->Iterations(queued_transfers)
     ->Repetitions(repetitions)
     ->DisplayAggregatesOnly(true)
     ->UseRealTime();
@@ -277,11 +359,29 @@ BENCHMARK(BM_Durable_SQLite_Drain)
 }  // namespace
 
 int main(int argc, char** argv) {
+  using bench_support::counter;
   using bench_support::ratio;
   return bench_support::run(
       argc, argv,
-      {"BM_Raw_SQLite_Insert", "BM_Durable_SQLite_Post", "BM_Raw_SQLite_Transfer", "BM_Durable_SQLite_Drain"},
+      {"BM_Raw_SQLite_Insert", "BM_Durable_SQLite_Post", "BM_Raw_SQLite_Transfer", "BM_Durable_SQLite_Drain",
+       "BM_Raw_Postgres_Insert", "BM_Durable_Postgres_Post", "BM_Raw_Postgres_Transfer", "BM_Durable_Postgres_Drain",
+       "BM_Sync_SQLite_Latency", "BM_Local_SQLite_Latency", "BM_Durable_SQLite_Latency", "BM_Durable_Postgres_Latency"},
       {ratio{"Durable_SQLite_Post", "Raw_SQLite_Insert", ">= 0.8", [](double r) { return r >= 0.8; }, true},
-       ratio{"Durable_SQLite_Drain", "Raw_SQLite_Transfer", ">= 1.0", [](double r) { return r >= 1.0; }, true}},
-      bench_support::clock_kind::real);
+       ratio{"Durable_SQLite_Drain", "Raw_SQLite_Transfer", ">= 1.0", [](double r) { return r >= 1.0; }, true},
+       ratio{"Durable_Postgres_Post", "Raw_Postgres_Insert", ">= 0.8", [](double r) { return r >= 0.8; }, true},
+       ratio{"Durable_Postgres_Drain", "Raw_Postgres_Transfer", ">= 2.0", [](double r) { return r >= 2.0; }, true},
+       ratio{"Durable_SQLite_Latency", "Sync_SQLite_Latency", "informational", nullptr},
+       ratio{"Durable_SQLite_Latency", "Local_SQLite_Latency", "informational", nullptr}},
+      bench_support::clock_kind::real,
+      {counter{"Durable_SQLite_IdleCpu", "cpu_pct_of_core", "% of one core", "< 1.0", [](double v) { return v < 1.0; }},
+       counter{"Durable_Postgres_IdleCpu", "cpu_pct_of_core", "% of one core", "< 1.0",
+               [](double v) { return v < 1.0; }},
+       counter{"Sync_SQLite_Latency", "p50_us", "us", "informational", nullptr},
+       counter{"Sync_SQLite_Latency", "p99_us", "us", "informational", nullptr},
+       counter{"Local_SQLite_Latency", "p50_us", "us", "informational", nullptr},
+       counter{"Local_SQLite_Latency", "p99_us", "us", "informational", nullptr},
+       counter{"Durable_SQLite_Latency", "p50_us", "us", "informational", nullptr},
+       counter{"Durable_SQLite_Latency", "p99_us", "us", "informational", nullptr},
+       counter{"Durable_Postgres_Latency", "p50_us", "us", "informational", nullptr},
+       counter{"Durable_Postgres_Latency", "p99_us", "us", "informational", nullptr}});
 }

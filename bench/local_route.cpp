@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "cmdbus/cmdbus.hpp"
+#include "support/latency.hpp"
 #include "support/ratio_report.hpp"
 
 namespace {
@@ -191,25 +192,8 @@ void BM_Local_Post_Capacity1024(benchmark::State& state) {
 
 // ---- latency: execute's round trip ------------------------------------------------------------------------------
 
-/// Nearest-rank percentile of sorted samples, in microseconds.
-double percentile_us(const std::vector<std::int64_t>& sorted_ns, double q) {
-  if (sorted_ns.empty()) {
-    return 0;
-  }
-  const auto rank = std::clamp<std::size_t>(
-      static_cast<std::size_t>(std::ceil(q * static_cast<double>(sorted_ns.size()))), 1, sorted_ns.size());
-  return static_cast<double>(sorted_ns[rank - 1]) / 1000.0;
-}
-
 std::int64_t elapsed_ns(std::chrono::steady_clock::time_point t0, std::chrono::steady_clock::time_point t1) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
-}
-
-void set_latency_counters(benchmark::State& state, std::vector<std::int64_t>& samples_ns) {
-  std::sort(samples_ns.begin(), samples_ns.end());
-  state.counters["p50_us"] = percentile_us(samples_ns, 0.50);
-  state.counters["p99_us"] = percentile_us(samples_ns, 0.99);
-  state.counters["max_us"] = percentile_us(samples_ns, 1.0);
 }
 
 /// Runs `round_trip` for commands 1..n, timing each call on its own with steady_clock; the samples in nanoseconds.
@@ -252,7 +236,7 @@ void BM_Baseline_RoundTrip(benchmark::State& state) {
   stop.store(true, std::memory_order_release);
   consumer.join();
   check_ledger(state, l);
-  set_latency_counters(state, samples);
+  bench_support::set_latency_counters(state, samples);
 }
 
 /// `bus.execute(cmd)` on a one-worker local route: envelope, queue, the worker wakes and runs the handler, the
@@ -262,7 +246,7 @@ void BM_Local_ExecuteLatency(benchmark::State& state) {
   cmdbus::bus bus = make_local_bus(l, 1, 1024);
   auto samples = time_round_trips(state, [&](const Deposit& cmd) { bus.execute(cmd); });
   check_ledger(state, l);
-  set_latency_counters(state, samples);
+  bench_support::set_latency_counters(state, samples);
 }
 
 // ---- idle: what parked workers cost ------------------------------------------------------------------------------

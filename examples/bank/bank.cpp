@@ -3,6 +3,7 @@
 
 #include <cmdbus/bus.hpp>
 #include <cmdbus/context.hpp>
+#include <cmdbus/durable.hpp>
 #include <cmdbus/retry.hpp>
 #include <exception>
 #include <limits>
@@ -243,9 +244,16 @@ void register_handlers(cmdbus::bus_builder& b) {
 }
 
 template <class Backend>
-void register_on(cmdbus::bus_builder& b, typename Backend::store& store, const cmdbus::retry_policy& retry) {
+void register_on(cmdbus::bus_builder& b, typename Backend::store& store, const cmdbus::retry_policy& retry,
+                 durability d) {
+  if (d == durability::durable_routes) {
+    b.route_kind(cmdbus::durable::kind(store));
+  }
   b.use(cmdbus::make_retry(retry));  // outside the unit of work: each attempt gets a new transaction
   b.use(store.unit_of_work());
+  if (d == durability::durable_routes) {
+    b.use(cmdbus::durable::inbox(store));  // inside the unit of work: the done mark commits with the effects
+  }
   register_handlers<Backend>(b);
 }
 
@@ -291,12 +299,17 @@ void create_schema(cmdbus::sqlite::store& store, bool fresh) {
   examples::apply_schema(store, drop_sql(), schema_sql(examples::dialect::sqlite), fresh);
 }
 
-void register_bank(cmdbus::bus_builder& b, examples::database& db, const cmdbus::retry_policy& retry) {
-  db.visit([&]<class Backend>(Backend, typename Backend::store& store) { register_on<Backend>(b, store, retry); });
+void register_bank(cmdbus::bus_builder& b, examples::database& db, const cmdbus::retry_policy& retry, durability d) {
+  db.visit([&]<class Backend>(Backend, typename Backend::store& store) { register_on<Backend>(b, store, retry, d); });
 }
 
-void register_bank(cmdbus::bus_builder& b, cmdbus::sqlite::store& store, const cmdbus::retry_policy& retry) {
-  register_on<examples::sqlite_backend>(b, store, retry);
+void register_bank(cmdbus::bus_builder& b, cmdbus::sqlite::store& store, const cmdbus::retry_policy& retry,
+                   durability d) {
+  register_on<examples::sqlite_backend>(b, store, retry, d);
+}
+
+void create_durable_table(examples::database& db) {
+  db.visit([](auto, auto& store) { cmdbus::durable::migrate(store); });
 }
 
 void register_notifications(cmdbus::bus_builder& b, mailbox& mail) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <cmdbus/error.hpp>
+#include <cmdbus/wire/json_codec.hpp>
 
 namespace bank {
 
@@ -214,4 +215,11 @@ struct MoneyTransferred {
   money amount = 0;
 };
 
+// ---- wire format ----------------------------------------------------------------------------------------------
+// A command on a durable route travels as JSON (cmdbus/wire/json_codec.hpp): the demo's section (i) moves Transfer
+// there.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Transfer, from, to, amount)
+
 }  // namespace bank
+
+CMDBUS_JSON_CODEC(bank::Transfer, 1);

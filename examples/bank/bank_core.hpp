@@ -41,11 +41,21 @@ namespace bank {
 void create_schema(examples::database& db, bool fresh = false);
 void create_schema(cmdbus::sqlite::store& store, bool fresh = false);
 
+/// Whether the bank's bus may put commands on durable routes. `durable_routes` also registers the `durable` route
+/// kind on the bank's store and, right after the unit of work, its inbox: a command a durable worker runs is marked
+/// done in its own transaction, so it is applied once however often its worker dies (create_durable_table first).
+enum class durability : unsigned char { in_process, durable_routes };
+
 /// Registers on `b`, in this order: cmdbus::make_retry(retry), the store's unit of work, the handlers of every
 /// command and query, and the projections that keep transfer_view. `use()` your own outer middleware (logging,
 /// metrics) before calling this. The store must outlive the bus.
-void register_bank(cmdbus::bus_builder& b, examples::database& db, const cmdbus::retry_policy& retry = {});
-void register_bank(cmdbus::bus_builder& b, cmdbus::sqlite::store& store, const cmdbus::retry_policy& retry = {});
+void register_bank(cmdbus::bus_builder& b, examples::database& db, const cmdbus::retry_policy& retry = {},
+                   durability d = durability::in_process);
+void register_bank(cmdbus::bus_builder& b, cmdbus::sqlite::store& store, const cmdbus::retry_policy& retry = {},
+                   durability d = durability::in_process);
+
+/// Creates the durable routes' table (cmdbus_queue) in the bank's store if it is missing.
+void create_durable_table(examples::database& db);
 
 /// After-commit subscribers: a welcome notice for every new account and a notice to the payee of every transfer.
 /// They never run for a command that rolled back. `mail` must outlive the bus.

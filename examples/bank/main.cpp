@@ -8,6 +8,8 @@
 //   (e) nested commands: a payroll whose transfers join its transaction as savepoints, with their ids;
 //   (f) some concurrent load; (g) per-command metrics; (h) the same Transfer moved to a `local` route (worker threads)
 //       by configuration alone: its latency, and the read model's lag with and without a consistency token;
+//   (i) the same Transfer on a durable route run by a worker process (this binary, --transfer-worker) that is
+//       SIGKILLed mid-stream and replaced: every transfer applied exactly once;
 //   and the invariants at the end.
 // It checks as it goes and exits non-zero if a check fails. Each run starts from an empty database.
 //
@@ -17,6 +19,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmdbus/cmdbus.hpp>
 #include <cmdbus/logging.hpp>
 #include <cstdint>
@@ -25,11 +28,13 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "bank/bank_core.hpp"
+#include "bank/worker_process.hpp"
 #include "common/database.hpp"
 #include "common/report.hpp"
 #include "common/store_config.hpp"
@@ -467,6 +472,77 @@ void section_local_route(demo& d) {
                  "the local route ran every transfer it accepted; none failed unseen");
 }
 
+void section_durable_route(demo& d, const std::filesystem::path& config) {
+  examples::print_section("i",
+                          "the same Transfer on a durable route: a worker process, killed with SIGKILL mid-stream");
+  fmt::print("  a third bus over the same database, this routing text, and the inbox after the unit of work:\n");
+  const std::string routes{bank::durable_routing};
+  for (std::size_t pos = 0, end = 0; pos < routes.size(); pos = end + 1) {
+    end = routes.find('\n', pos);
+    fmt::print("    | {}\n", routes.substr(pos, end - pos));
+  }
+  bank::create_durable_table(d.db);
+  cmdbus::bus_builder b;
+  bank::register_bank(b, d.db, {}, bank::durability::durable_routes);
+  b.config_text(routes, "section i");
+  cmdbus::bus poster{std::move(b)};  // start_workers = false: this process only posts
+
+  // Transfers of one cent around a ring of accounts that are not frozen.
+  std::vector<bank::account_id> ring;
+  for (const auto& a : d.bus.query(bank::ListAccounts{})) {
+    if (!a.frozen && a.balance >= 10'00) {
+      ring.push_back(a.id);
+    }
+  }
+  const auto before = d.bus.query(bank::AuditBank{});
+  auto worker = std::make_unique<bank::worker_process>(config);
+  fmt::print("  started worker process {} (bank_demo --transfer-worker): it runs the route's two workers\n",
+             worker->pid());
+  constexpr int count = 3000;
+  constexpr int kill_after = 1000;
+  std::vector<cmdbus::command_id> ids;
+  ids.reserve(count);
+  for (int i = 0; i < count; ++i) {
+    const auto from = ring[static_cast<std::size_t>(i) % ring.size()];
+    const auto to = ring[static_cast<std::size_t>(i + 1) % ring.size()];
+    ids.push_back(poster.post(bank::Transfer{from, to, 1}));
+    if (i + 1 == kill_after) {
+      const auto stats = poster.queue_stats()[0];
+      const auto old_pid = worker->pid();
+      worker->kill_hard();
+      fmt::print("  posted {}; SIGKILL to worker {} while it ran {} and {} waited\n", kill_after, old_pid,
+                 stats.value("running").value_or(0), stats.queued);
+      worker = std::make_unique<bank::worker_process>(config);
+      fmt::print("  started worker process {}; posting goes on\n", worker->pid());
+    }
+  }
+  fmt::print("  posted {} transfers; waiting until the table has run them all\n", count);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds{120};
+  while (poster.queue_stats()[0].in_flight != 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  int succeeded = 0;
+  int again = 0;
+  for (const auto& id : ids) {
+    const auto st = poster.status(id);
+    succeeded += st && st->status == cmdbus::command_status::succeeded ? 1 : 0;
+    again += st && st->attempts > 1 ? 1 : 0;
+  }
+  const auto after = d.bus.query(bank::AuditBank{});
+  const int exit_status = worker->stop();
+  fmt::print("  {} of {} succeeded; {} were run again after the kill (their worker died holding them)\n", succeeded,
+             count, again);
+  fmt::print("  read-model lines: {} before, {} after ({} new); total money {} before, {} after\n", before.lines,
+             after.lines, after.lines - before.lines, format_money(before.total_balance),
+             format_money(after.total_balance));
+  d.check.expect(succeeded == count, "every transfer posted to the durable route succeeded, the kill notwithstanding");
+  d.check.expect(after.lines - before.lines == count,
+                 "each was applied exactly once: one read-model line per transfer, none twice (the inbox)");
+  d.check.expect(after.total_balance == before.total_balance && after.mismatched.empty(),
+                 "no money appeared or vanished, and the read model agrees with the write model");
+  d.check.expect(exit_status == 0, "the second worker process stopped cleanly on SIGTERM");
+}
+
 void section_invariants(demo& d) {
   examples::print_section("", "invariants");
   const auto audit = d.bus.query(bank::AuditBank{});
@@ -484,6 +560,9 @@ void section_invariants(demo& d) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 2 && std::string_view{argv[1]} == "--transfer-worker") {
+    return bank::run_transfer_worker(argv[2]);  // section (i) starts this binary as its durable route's worker
+  }
   const std::filesystem::path config = argc > 1 ? argv[1] : BANK_DEMO_CONFIG;
 
   examples::print_section("", "startup: the store and the routes");
@@ -536,6 +615,7 @@ int main(int argc, char** argv) {
     examples::print_section("g", "metrics per command and query type (cmdbus::make_metrics)");
     examples::print_metrics(*metrics);
     section_local_route(d);
+    section_durable_route(d, config);
     section_invariants(d);
   } catch (const std::exception& e) {
     fmt::print(stderr, "bank_demo: unexpected exception: {}\n", e.what());

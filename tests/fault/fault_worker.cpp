@@ -2,36 +2,26 @@
 // harness's database (SQLite file or PostgreSQL) until SIGTERM (or SIGINT), then stops them and exits 0. The harness
 // SIGKILLs it at random.
 #include <fmt/format.h>
-#include <pthread.h>
-#include <signal.h>
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <exception>
 #include <stdexcept>
-#include <stop_token>
 #include <string>
-#include <thread>
 
+#include "cmdbus/stop_signals.hpp"
 #include "fault_bank.hpp"
 
 namespace {
 
-/// Runs the route's workers on `db` until one of `stop_signals` arrives.
+/// Runs the route's workers on `db` until SIGTERM or SIGINT.
 template <class Store>
-void work(Store& db, std::uint32_t workers, std::uint32_t lease_ms, const sigset_t& stop_signals) {
+void work(Store& db, std::uint32_t workers, std::uint32_t lease_ms, const cmdbus::stop_signals& signals) {
   cmdbus::bus_builder b;
   fault::register_bank(b, db);
   b.config_text(fault::route_config(workers, lease_ms), "fault.toml");
   cmdbus::bus bus{std::move(b)};
-  std::stop_source stop;
-  std::thread signals([&] {
-    int signal = 0;
-    sigwait(&stop_signals, &signal);
-    stop.request_stop();
-  });
-  (void)bus.run_workers({"transfers"}, stop.get_token());
-  signals.join();
+  (void)bus.run_workers({"transfers"}, signals.token());
 }
 
 }  // namespace
@@ -50,22 +40,18 @@ int main(int argc, char** argv) {
   app.add_option("--lease-ms", lease_ms, "lease of a claimed command")->check(CLI::Range(100, 600000));
   CLI11_PARSE(app, argc, argv);
 
-  sigset_t stop_signals;  // blocked in every thread; one thread waits for them
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const cmdbus::stop_signals signals;  // before the bus starts any thread
   try {
     if (store == "postgres") {
 #if CMDBUS_DURABLE_WITH_POSTGRES
       cmdbus::postgres::store db({.conninfo = conninfo, .pool_size = workers + 2});
-      work(db, workers, lease_ms, stop_signals);
+      work(db, workers, lease_ms, signals);
 #else
       throw std::runtime_error("this build has no cmdbus::postgres");
 #endif
     } else {
       cmdbus::sqlite::store db({.path = path});
-      work(db, workers, lease_ms, stop_signals);
+      work(db, workers, lease_ms, signals);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cmdbus_fault_worker: %s\n", e.what());
