@@ -337,6 +337,11 @@ detail::run_outcome bus::on_failed(detail::envelope& e, const context& ctx, std:
     e.last_error = std::make_unique<error>(std::move(err));
     return {detail::run_outcome::kind::retry, delay};
   }
+  if (e.completion == nullptr && e.remote_result != nullptr) {  // its caller waits in another process: the route
+    e.target->async->note_settled(e.id, command_status::failed, consistency_token{e.id}, err.message(), e.requeued);
+    e.last_error = std::make_unique<error>(std::move(err));  // hands it over from here
+    return {detail::run_outcome::kind::failed, {}};
+  }
   if (e.unobserved()) {
     e.last_error = std::make_unique<error>(std::move(err));
     return {detail::run_outcome::kind::dead, {}};

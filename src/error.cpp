@@ -32,6 +32,8 @@ std::string_view to_string(error_code code) noexcept {
 error_code classify(const std::exception_ptr& e) noexcept {
   try {
     std::rethrow_exception(e);
+  } catch (const remote_error& r) {
+    return r.code();
   } catch (const rejected_error&) {
     return error_code::rejected;
   } catch (const transient_error&) {
@@ -46,6 +48,9 @@ error::error(std::exception_ptr e, std::string_view command_name, cmdbus::comman
   code_ = classify(exception_);
   try {
     std::rethrow_exception(exception_);
+  } catch (const remote_error& ex) {
+    message_ = ex.what();
+    type_name_ = ex.original_type();
   } catch (const std::exception& ex) {
     message_ = ex.what();
     type_name_ = demangle(typeid(ex).name());

@@ -308,6 +308,9 @@ class bus {
     } catch (...) {
       return b.on_failed(e, ctx, std::current_exception());
     }
+    if (e.remote_result != nullptr && e.target->info->encode_result != nullptr) [[unlikely]] {
+      *e.remote_result = e.target->info->encode_result(&*result);
+    }
     b.on_succeeded(e, ctx.committed());
     if (auto* outcome = static_cast<detail::completion<R>*>(e.completion.get())) {
       if constexpr (std::is_void_v<R>) {

@@ -98,6 +98,22 @@ class config_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// A command failed in another process (a durable route's worker elsewhere): its error as that process classified
+/// and named it. classify() gives its original code (a remote rejected_error is still `rejected`), and a
+/// cmdbus::error made from it reports the original type's name (error::type_name) and message.
+class remote_error : public std::runtime_error {
+ public:
+  remote_error(error_code code, std::string original_type, const std::string& message)
+      : std::runtime_error(message), code_(code), original_type_(std::move(original_type)) {}
+  [[nodiscard]] error_code code() const noexcept { return code_; }
+  /// The C++ type name of the exception in the process that ran the command, e.g. "bank::insufficient_funds".
+  [[nodiscard]] const std::string& original_type() const noexcept { return original_type_; }
+
+ private:
+  error_code code_;
+  std::string original_type_;
+};
+
 /// The error_code an exception stands for.
 [[nodiscard]] error_code classify(const std::exception_ptr& e) noexcept;
 

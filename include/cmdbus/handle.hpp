@@ -17,11 +17,14 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include <tl/expected.hpp>
 
+#include "cmdbus/codec.hpp"
 #include "cmdbus/consistency.hpp"
 #include "cmdbus/error.hpp"
 #include "cmdbus/id.hpp"
@@ -61,6 +64,11 @@ class completion_base {
   [[nodiscard]] bool add_continuation(std::function<void()> f);
   /// Completes with an error, whatever R is (a route that gives up on the command: stopping, abandoned).
   virtual void fail(error e) = 0;
+  /// Completes with a result another process encoded (message_info::encode_result; `schema_version` is what it
+  /// wrote): decoded by R's codec, nothing for void. A result that cannot be decoded here (R has no codec, or its codec
+  /// refuses the bytes) completes with that error instead.
+  virtual void complete_encoded(std::string_view bytes, std::uint32_t schema_version, std::string_view command,
+                                const command_id& id) = 0;
   /// Set by the worker before completing: what the command committed.
   void set_token(const consistency_token& t) noexcept { token_ = t; }
   /// Only after ready().
@@ -91,6 +99,31 @@ class completion final : public completion_base {
     mark_complete();
   }
   void fail(error e) override { complete(tl::unexpected(std::move(e))); }
+  void complete_encoded(std::string_view bytes, std::uint32_t schema_version, std::string_view command,
+                        const command_id& id) override {
+    if constexpr (std::is_void_v<R>) {
+      (void)bytes;
+      (void)schema_version;
+      (void)command;
+      (void)id;
+      complete(tl::expected<void, error>{});
+    } else if constexpr (has_codec<R>) {
+      try {
+        complete(codec<R>::decode(bytes, schema_version));
+      } catch (...) {
+        fail(error(std::current_exception(), command, id));
+      }
+    } else {
+      (void)bytes;
+      (void)schema_version;
+      fail(error(std::make_exception_ptr(remote_error(
+                     error_code::fatal, "cmdbus::remote_error",
+                     "cmdbus: the command ran in another process, but its result type has no codec "
+                     "(cmdbus/codec.hpp), so the result cannot come back here; give the result type a codec, or "
+                     "read the effect instead")),
+                 command, id));
+    }
+  }
   /// Only after ready().
   [[nodiscard]] tl::expected<R, error>& value() noexcept { return *value_; }
 

@@ -41,6 +41,12 @@ struct message_info {
   /// type_index set; its route fills the rest). Throws what the codec throws on bytes it cannot read.
   std::unique_ptr<detail::envelope> (*decode)(std::string_view bytes, std::uint32_t schema_version) = nullptr;
 
+  /// The result's encoding, for a caller waiting in another process (a durable route's worker elsewhere): set when
+  /// result_t<M> is void (encodes to nothing) or has a codec, null otherwise. `result` points at the result (a bool
+  /// for void).
+  std::string (*encode_result)(const void* result) = nullptr;
+  std::uint32_t result_schema_version = 0;
+
   [[nodiscard]] bool encodable() const noexcept { return encode != nullptr && decode != nullptr; }
 };
 
@@ -78,6 +84,13 @@ template <class M>
   if constexpr (has_codec<M>) {
     info.schema_version = codec<M>::schema_version;
     info.encode = [](const void* p) -> std::string { return codec<M>::encode(*static_cast<const M*>(p)); };
+  }
+  using R = result_t<M>;
+  if constexpr (std::is_void_v<R>) {
+    info.encode_result = [](const void*) -> std::string { return {}; };
+  } else if constexpr (has_codec<R>) {
+    info.result_schema_version = codec<R>::schema_version;
+    info.encode_result = [](const void* r) -> std::string { return codec<R>::encode(*static_cast<const R*>(r)); };
   }
   return info;
 }

@@ -77,6 +77,10 @@ struct envelope {
   std::uint64_t first_attempt = 0;
   std::uint64_t last_attempt = 0;
   std::unique_ptr<error> last_error;
+  /// Set by a route whose caller waits in another process (a durable route's row): receives the result, encoded
+  /// (message_info::encode_result), when an attempt succeeds; and a failure is then `failed` (the route hands the
+  /// error to that process) rather than a dead letter.
+  std::string* remote_result = nullptr;
 
   /// Nobody can see this command's outcome: it was posted, or the handle was dropped.
   [[nodiscard]] bool unobserved() const noexcept { return completion == nullptr || completion.use_count() == 1; }

@@ -74,7 +74,7 @@ std::shared_ptr<route_kind> kind(sqlite::store& store, std::string store_name) {
 }
 
 void migrate(sqlite::store& store) {
-  store.exec_script(detail::sqlite_queue::schema());
+  detail::sqlite_queue::migrate(store);
 }
 
 #if CMDBUS_DURABLE_WITH_POSTGRES
@@ -83,7 +83,7 @@ std::shared_ptr<route_kind> kind(postgres::store& store, std::string store_name)
 }
 
 void migrate(postgres::store& store) {
-  store.exec_script(detail::pg_queue::schema());
+  detail::pg_queue::migrate(store);
 }
 #endif
 

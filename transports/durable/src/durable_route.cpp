@@ -9,9 +9,11 @@
 #include <stdexcept>
 
 #include "claim.hpp"
+#include "cmdbus/detail/type_index.hpp"
 #include "cmdbus/error.hpp"
 #include "cmdbus/wire/convert.hpp"
 #include "cmdbus/wire/envelope.hpp"
+#include "cmdbus/wire/outcome.hpp"
 
 namespace cmdbus::durable::detail {
 
@@ -31,6 +33,7 @@ durable_route::durable_route(std::string name, const durable_settings& settings,
 }
 
 void durable_route::open() {
+  poller_ = std::thread([this] { poll_outcomes(); });
   if (settings_.start_workers && !workers_.empty()) {
     start_workers();
   }
@@ -109,10 +112,12 @@ command_id durable_route::enqueue(cmdbus::detail::parcel& p, cmdbus::detail::par
       completion->set_runner(workers_.front().get(), info.wire_name, name_, id);
     }
     std::lock_guard lock(waiters_mutex_);
-    waiters_[id] = waiter{completion, info.wire_name};
+    waiters_[id] = waiter{completion, &info};
+    ++waiters_added_;
   }
   try {
-    queue_->insert(new_row{id, name_, info.wire_name, &w.partition_key, now, text}, cmdbus::detail::current_context);
+    queue_->insert(new_row{id, name_, info.wire_name, &w.partition_key, now, text, completion != nullptr},
+                   cmdbus::detail::current_context);
   } catch (...) {
     if (completion != nullptr) {
       std::lock_guard lock(waiters_mutex_);
@@ -121,6 +126,9 @@ command_id durable_route::enqueue(cmdbus::detail::parcel& p, cmdbus::detail::par
     throw;
   }
   p.reset();  // the row holds the command now
+  if (completion != nullptr) {
+    waiters_wake_.notify_one();  // the poller looks for its outcome, in case another process runs it
+  }
   {
     std::lock_guard lock(wake_mutex_);
     ++posted_;
@@ -179,7 +187,146 @@ void durable_route::work(worker& w) {
 std::shared_ptr<cmdbus::detail::completion_base> durable_route::take_waiter(const command_id& id) {
   std::lock_guard lock(waiters_mutex_);
   const auto it = waiters_.find(id);
-  return it != waiters_.end() ? it->second.completion.lock() : nullptr;
+  if (it == waiters_.end()) {
+    return nullptr;
+  }
+  auto c = it->second.completion.lock();
+  waiters_.erase(it);
+  return c;
+}
+
+void durable_route::return_waiter(const command_id& id, std::shared_ptr<cmdbus::detail::completion_base> completion,
+                                  const message_info& info) {
+  if (completion == nullptr || completion->ready()) {
+    return;
+  }
+  std::lock_guard lock(waiters_mutex_);
+  waiters_[id] = waiter{completion, &info};
+}
+
+void durable_route::record_remote_outcome(const claimed& row, const cmdbus::detail::envelope& env, bool succeeded,
+                                          const std::string& result) {
+  wire::wire_outcome o;
+  o.id = env.id;
+  o.succeeded = succeeded;
+  if (succeeded) {
+    o.result = result;
+  } else if (env.last_error != nullptr) {
+    o.code = env.last_error->code();
+    o.error_type = env.last_error->type_name();
+    o.error_message = env.last_error->message();
+  }
+  try {
+    queue_->record_outcome(row.seq, wire::encode_outcome(o));
+  } catch (const std::exception& x) {
+    spdlog::error(
+        "cmdbus: route '{}': the outcome of command {} (row {}) could not be recorded for its caller in another "
+        "process ({}); that caller gets an error instead",
+        name_, env.id.to_string(), row.seq, x.what());
+  }
+}
+
+bool durable_route::complete_from_row(cmdbus::detail::completion_base& c, const message_info& info,
+                                      const ended_row& r) {
+  if (!r.outcome) {
+    // Ended, and nothing recorded: the worker died between its commit and the outcome, or it ran without a caller in
+    // mind. Give it a moment, then say what is known.
+    if (clock::now() - r.updated_at < std::chrono::seconds{2}) {
+      return false;
+    }
+    if (r.state == "succeeded" && info.result_index == cmdbus::detail::type_index<void>()) {
+      c.complete_encoded({}, 0, info.wire_name, r.id);  // a void result: nothing was lost
+    } else {
+      c.fail(error(std::make_exception_ptr(remote_error(
+                       error_code::fatal, "cmdbus::remote_error",
+                       r.state == "succeeded"
+                           ? "cmdbus: the command succeeded in another process, whose worker stopped before it "
+                             "recorded the result"
+                           : r.error_message)),
+                   info.wire_name, r.id));
+    }
+    return true;
+  }
+  const auto o = wire::parse_outcome(*r.outcome);
+  if (!o) {
+    c.fail(error(std::make_exception_ptr(remote_error(error_code::fatal, "cmdbus::remote_error",
+                                                      "cmdbus: the recorded outcome is unreadable: " + o.error())),
+                 info.wire_name, r.id));
+  } else if (o->succeeded) {
+    c.set_token(consistency_token{r.id});
+    c.complete_encoded(o->result, info.result_schema_version, info.wire_name, r.id);
+  } else {
+    c.set_token(consistency_token{r.id});
+    c.fail(
+        error(std::make_exception_ptr(remote_error(o->code, o->error_type, o->error_message)), info.wire_name, r.id));
+  }
+  return true;
+}
+
+void durable_route::poll_outcomes() {
+  constexpr std::chrono::milliseconds shortest{2};
+  constexpr std::chrono::milliseconds longest{50};
+  auto pause = shortest;
+  std::uint64_t seen_added = 0;
+  std::vector<command_id> ids;
+  for (;;) {
+    {
+      std::unique_lock lock(waiters_mutex_);
+      waiters_wake_.wait_for(lock, pause, [&] { return poller_leaves_ || waiters_added_ != seen_added; });
+      if (poller_leaves_) {
+        return;
+      }
+      if (waiters_added_ != seen_added) {
+        seen_added = waiters_added_;
+        pause = shortest;
+      } else {
+        pause = std::min(pause * 2, longest);
+      }
+      ids.clear();
+      for (auto it = waiters_.begin(); it != waiters_.end();) {
+        if (it->second.completion.expired()) {
+          it = waiters_.erase(it);  // the caller gave up (dropped the handle)
+        } else {
+          ids.push_back(it->first);
+          ++it;
+        }
+      }
+    }
+    if (ids.empty()) {
+      pause = std::chrono::hours{1};  // until the next waiter
+      continue;
+    }
+    std::vector<ended_row> rows;
+    try {
+      rows = queue_->ended(ids);
+    } catch (const std::exception& x) {
+      spdlog::warn("cmdbus: route '{}': could not read the outcomes of {} waiting commands ({}); trying again", name_,
+                   ids.size(), x.what());
+      continue;
+    }
+    for (const auto& r : rows) {
+      std::shared_ptr<cmdbus::detail::completion_base> c;
+      const message_info* info = nullptr;
+      {
+        std::lock_guard lock(waiters_mutex_);
+        const auto it = waiters_.find(r.id);
+        if (it == waiters_.end()) {
+          continue;  // a worker of this process took it meanwhile
+        }
+        c = it->second.completion.lock();
+        info = it->second.info;
+        if (c == nullptr) {
+          waiters_.erase(it);
+          continue;
+        }
+      }
+      // Only this thread completes what is still in the waiters; a worker of this process would have taken it out.
+      if (!c->ready() && complete_from_row(*c, *info, r)) {
+        std::lock_guard lock(waiters_mutex_);
+        waiters_.erase(r.id);
+      }
+    }
+  }
 }
 
 void durable_route::run_claimed(worker& w, claimed& row) {
@@ -209,6 +356,11 @@ void durable_route::run_claimed(worker& w, claimed& row) {
   auto& env = **e;
   env.attempts = row.attempts;
   env.completion = take_waiter(env.id);
+  std::string remote_result;
+  const bool remote = row.awaited && env.completion == nullptr;  // its caller waits in another process
+  if (remote) {
+    env.remote_result = &remote_result;
+  }
   active_claim claim{env.id, row.seq, &w.name, false};
   current_claim = &claim;  // until this returns: the inbox and note_settled (also from bury) read it
   const struct clear_claim {
@@ -236,8 +388,12 @@ void durable_route::run_claimed(worker& w, claimed& row) {
     case cmdbus::detail::run_outcome::kind::done:
     case cmdbus::detail::run_outcome::kind::failed:
       completed_.fetch_add(1, std::memory_order_relaxed);
+      if (remote) {
+        record_remote_outcome(row, env, outcome.what == cmdbus::detail::run_outcome::kind::done, remote_result);
+      }
       break;
     case cmdbus::detail::run_outcome::kind::retry:
+      return_waiter(env.id, env.completion, host_->info(env.type_index));
       try {
         queue_->retry_at(row.seq, clock::now() + std::chrono::duration_cast<clock::duration>(outcome.delay),
                          env.last_error != nullptr ? env.last_error->message() : std::string{}, w.name);
@@ -282,6 +438,14 @@ route_stop durable_route::stop(std::optional<clock::time_point> give_up_at) {
     if (keeper_.joinable()) {
       keeper_.join();
     }
+    {
+      std::lock_guard lock(waiters_mutex_);
+      poller_leaves_ = true;
+    }
+    waiters_wake_.notify_all();
+    if (poller_.joinable()) {
+      poller_.join();
+    }
     joined_ = true;
     std::unordered_map<command_id, waiter> left;
     {
@@ -290,11 +454,11 @@ route_stop durable_route::stop(std::optional<clock::time_point> give_up_at) {
     }
     for (auto& [id, wt] : left) {
       if (const auto c = wt.completion.lock(); c != nullptr && !c->ready()) {
-        c->fail(error(std::make_exception_ptr(stopping_error(
-                          fmt::format("cmdbus: route '{}' stopped before command '{}' {} ran in this process; it "
-                                      "stays in the table and runs at the next start",
-                                      name_, wt.command, id.to_string()))),
-                      wt.command, id));
+        c->fail(error(std::make_exception_ptr(stopping_error(fmt::format(
+                          "cmdbus: route '{}' stopped before the outcome of command '{}' {} was known here; it "
+                          "stays in the table and runs (or ran) in a worker",
+                          name_, wt.info->wire_name, id.to_string()))),
+                      wt.info->wire_name, id));
       }
     }
   }

@@ -69,15 +69,27 @@ class durable_route final : public route {
   };
   struct waiter {
     std::weak_ptr<cmdbus::detail::completion_base> completion;  // weak: a caller who dropped the handle does not wait
-    std::string_view command;
+    const message_info* info = nullptr;
   };
 
   void work(worker& w);
   /// Renews the leases of every row this process's workers hold, every third of lease_ms, until the workers leave.
   void keep_leases();
   void run_claimed(worker& w, claimed& row);
-  /// The completion of `id`, if a caller in this process still waits for it.
+  /// The completion of `id`, if a caller in this process still waits for it; this worker completes it now (it leaves
+  /// the waiters: the outcome poller no longer looks for it).
   std::shared_ptr<cmdbus::detail::completion_base> take_waiter(const command_id& id);
+  /// Puts a taken completion back (its command waits for a retry in the table, perhaps for another process).
+  void return_waiter(const command_id& id, std::shared_ptr<cmdbus::detail::completion_base> completion,
+                     const message_info& info);
+  /// For this process's callers whose commands another process runs: reads the ended rows of the waiting ids, with
+  /// a growing pause (2 ms to 50 ms; back to 2 ms at each new waiter), and completes them from the recorded outcome.
+  void poll_outcomes();
+  /// Completes `c` from the ended row `r`; false when the row's outcome is not there yet (try again later).
+  bool complete_from_row(cmdbus::detail::completion_base& c, const message_info& info, const ended_row& r);
+  /// Records the outcome of `env`'s run for a caller in another process (a wire outcome in the row).
+  void record_remote_outcome(const claimed& row, const cmdbus::detail::envelope& env, bool succeeded,
+                             const std::string& result);
   [[nodiscard]] bool past_deadline() const noexcept;
 
   worker_host* host_;
@@ -92,7 +104,11 @@ class durable_route final : public route {
   bool joined_workers_ = false;  // under wake_mutex_: the workers have left (the lease keeper leaves too)
   std::condition_variable keeper_wake_;
   std::mutex waiters_mutex_;
-  std::unordered_map<command_id, waiter> waiters_;
+  std::unordered_map<command_id, waiter> waiters_;  // callers of this process whose commands have not run here
+  std::condition_variable waiters_wake_;            // under waiters_mutex_: a new waiter, or the route stops
+  std::uint64_t waiters_added_ = 0;                 // under waiters_mutex_
+  bool poller_leaves_ = false;                      // under waiters_mutex_
+  std::thread poller_;
   std::mutex stop_mutex_;
   bool joined_ = false;
   bool started_ = false;  // under stop_mutex_: the worker threads were started

@@ -18,7 +18,11 @@ struct postgres_dialect {
   static constexpr std::string_view skip_locked = " FOR UPDATE SKIP LOCKED";
   static constexpr std::string_view seq_column = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY";
   static constexpr std::string_view seqs_in = "seq = ANY($2::bigint[])";
-  static constexpr char list_open = '{';  // $2 of seqs_in: {1,2,3}
+  static constexpr std::string_view ids_in = "id = ANY($1::text[])";
+  static constexpr std::string_view has_column =
+      "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() "
+      "AND table_name = 'cmdbus_queue' AND column_name = $1";
+  static constexpr char list_open = '{';  // an array literal: {1,2,3}, {"a","b"}
   static constexpr char list_close = '}';
 };
 

@@ -19,6 +19,7 @@ struct claimed {
   std::int64_t seq = 0;
   std::string envelope;
   std::uint32_t attempts = 0;
+  bool awaited = false;  // its caller waits for the outcome (execute, send), perhaps in another process
 };
 
 /// A new row: the command as the wire envelope says, ready to run at `created_at`.
@@ -29,6 +30,16 @@ struct new_row {
   const std::optional<std::string>* partition_key = nullptr;
   clock::time_point created_at;
   std::string_view envelope;
+  bool awaited = false;  // sent with execute or send: the worker records the outcome for the caller
+};
+
+/// A row that has ended (succeeded, failed or dead), as a waiting caller reads it.
+struct ended_row {
+  command_id id;
+  std::string state;
+  std::optional<std::string> outcome;  // the wire outcome (docs/wire.md); null until the worker has recorded it
+  std::string error_message;
+  clock::time_point updated_at;
 };
 
 /// Rows of one route by state, at one moment.
@@ -67,6 +78,10 @@ class queue {
   /// The claimed row `seq` cannot become a command here: dead, with `reason`. Commits.
   virtual void bury_unreadable(std::int64_t seq, std::string_view reason, clock::time_point now,
                                std::string_view worker) = 0;
+  /// Records the outcome (a wire outcome's JSON) of the ended row `seq` for a caller waiting in another process.
+  virtual void record_outcome(std::int64_t seq, std::string_view outcome) = 0;
+  /// Of the rows `ids`, those that have ended.
+  [[nodiscard]] virtual std::vector<ended_row> ended(const std::vector<command_id>& ids) = 0;
   [[nodiscard]] virtual std::optional<command_state> status(const command_id& id) = 0;
   [[nodiscard]] virtual counts count(std::string_view route, clock::time_point now) = 0;
 };

@@ -8,7 +8,9 @@
 //     static constexpr std::string_view skip_locked;  // "" or " FOR UPDATE SKIP LOCKED" (PostgreSQL: competing
 //                                                     // claimers pass over each other's rows instead of waiting)
 //     static constexpr std::string_view seqs_in;      // "seq IN <the row numbers in $2>"
-//     static constexpr char list_open, list_close;    // around $2's comma-separated numbers
+//     static constexpr std::string_view ids_in;       // "id IN <the ids in $1>"
+//     static constexpr char list_open, list_close;    // around a list parameter's comma-separated items
+//     static constexpr std::string_view has_column;   // 1 if cmdbus_queue has the column named $1, else 0
 //     static constexpr std::string_view seq_column;   // the claim order: an integer key the database assigns
 //   };
 #pragma once
@@ -18,6 +20,8 @@
 #include <algorithm>
 #include <chrono>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cmdbus/wire/envelope.hpp"
@@ -35,7 +39,21 @@ class sql_queue final : public queue {
 
   explicit sql_queue(store_type& store) noexcept : store_(&store) {}
 
-  /// The table and its indexes (docs/durable.md), created if missing. The envelope is JSON text, as written.
+  /// Creates the table and its indexes if missing, and adds the columns later versions added to an older table.
+  static void migrate(store_type& store) {
+    store.exec_script(schema());
+    store.with_connection([](connection& c) {
+      for (const auto& [column, type] :
+           {std::pair<std::string_view, std::string_view>{"awaited", "INTEGER NOT NULL DEFAULT 0"},
+            {"outcome", "TEXT"}}) {
+        if (c.template query_one<std::int64_t>(Dialect::has_column, column).value_or(0) == 0) {
+          c.exec_script(fmt::format("ALTER TABLE cmdbus_queue ADD COLUMN {} {}", column, type));
+        }
+      }
+    });
+  }
+
+  /// The table and its indexes (docs/durable.md). The envelope is JSON text, as written.
   [[nodiscard]] static std::string schema() {
     return fmt::format(R"sql(
 CREATE TABLE IF NOT EXISTS cmdbus_queue (
@@ -55,7 +73,9 @@ CREATE TABLE IF NOT EXISTS cmdbus_queue (
   error_message    TEXT,
   first_failure_at BIGINT,
   last_failure_at  BIGINT,
-  failed_by        TEXT
+  failed_by        TEXT,
+  awaited          INTEGER NOT NULL DEFAULT 0,
+  outcome          TEXT
 );
 CREATE INDEX IF NOT EXISTS cmdbus_queue_claim ON cmdbus_queue (route, state, seq);
 CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_key, state, seq)
@@ -69,11 +89,11 @@ CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_ke
     const auto put = [&](connection& c) {
       c.execute(
           "INSERT INTO cmdbus_queue (id, route, command, partition_key, state, attempts, available_at, created_at, "
-          "updated_at, envelope) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5, $6) "
+          "updated_at, envelope, awaited) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5, $6, $7) "
           "ON CONFLICT (id) DO UPDATE SET route = excluded.route, state = 'pending', attempts = 0, "
           "available_at = excluded.available_at, updated_at = excluded.updated_at, envelope = excluded.envelope, "
-          "lease_owner = NULL, lease_until = NULL",
-          r.id.to_string(), r.route, r.command, *r.partition_key, at, r.envelope);
+          "lease_owner = NULL, lease_until = NULL, awaited = excluded.awaited, outcome = NULL",
+          r.id.to_string(), r.route, r.command, *r.partition_key, at, r.envelope, r.awaited ? 1 : 0);
     };
     if (connection* outer = ctx != nullptr ? store_->transaction_of(*ctx) : nullptr) {
       put(*outer);  // the outbox: committed, or rolled back, with the handler that posted it
@@ -107,11 +127,11 @@ CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_ke
                       "      WHERE p.route = q.route AND p.partition_key = q.partition_key "
                       "        AND p.state IN ('pending', 'running') AND p.seq < q.seq)) "
                       "  ORDER BY q.seq LIMIT $5{}) "
-                      "RETURNING seq, envelope, attempts",
+                      "RETURNING seq, envelope, attempts, awaited",
                       Dialect::skip_locked),
           [&](const row& r) {
-            out.push_back(
-                {r.template get<std::int64_t>(0), r.template get<std::string>(1), r.template get<std::uint32_t>(2)});
+            out.push_back({r.template get<std::int64_t>(0), r.template get<std::string>(1),
+                           r.template get<std::uint32_t>(2), r.template get<std::int64_t>(3) != 0});
           },
           worker, until_us, now_us, route, static_cast<std::int64_t>(batch));
     });
@@ -124,7 +144,7 @@ CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_ke
       c.execute(fmt::format("UPDATE cmdbus_queue SET lease_until = $1 WHERE {} AND state = 'running' "
                             "AND lease_owner = $3",
                             Dialect::seqs_in),
-                wire::micros(until), seq_list(seqs), worker);
+                wire::micros(until), list_of(seqs, [](std::int64_t seq) { return std::to_string(seq); }), worker);
     });
   }
 
@@ -167,6 +187,37 @@ CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_ke
     });
   }
 
+  void record_outcome(std::int64_t seq, std::string_view outcome) override {
+    store_->with_connection(
+        [&](connection& c) { c.execute("UPDATE cmdbus_queue SET outcome = $1 WHERE seq = $2", outcome, seq); });
+  }
+
+  [[nodiscard]] std::vector<ended_row> ended(const std::vector<command_id>& ids) override {
+    std::vector<ended_row> out;
+    if (ids.empty()) {
+      return out;
+    }
+    store_->with_connection([&](connection& c) {
+      c.query(
+          fmt::format("SELECT id, state, outcome, coalesce(error_message, ''), updated_at FROM cmdbus_queue "
+                      "WHERE {} AND state IN ('succeeded', 'failed', 'dead')",
+                      Dialect::ids_in),
+          [&](const row& r) {
+            ended_row e;
+            e.id = command_id::parse(r.get_text(0)).value_or(command_id{});
+            e.state = r.template get<std::string>(1);
+            if (!r.is_null(2)) {
+              e.outcome = r.template get<std::string>(2);
+            }
+            e.error_message = r.template get<std::string>(3);
+            e.updated_at = wire::from_micros(r.template get<std::int64_t>(4));
+            out.push_back(std::move(e));
+          },
+          list_of(ids, [](const command_id& id) { return '"' + id.to_string() + '"'; }));
+    });
+    return out;
+  }
+
   [[nodiscard]] std::optional<command_state> status(const command_id& id) override {
     std::optional<command_state> out;
     store_->with_connection([&](connection& c) {
@@ -198,13 +249,15 @@ CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_ke
   }
 
  private:
-  static std::string seq_list(const std::vector<std::int64_t>& seqs) {
+  /// `items` as a list parameter: Dialect::list_open, each item as `text` makes it, commas, list_close.
+  template <class T, class F>
+  static std::string list_of(const std::vector<T>& items, F&& text) {
     std::string list(1, Dialect::list_open);
-    for (const auto seq : seqs) {
-      list += std::to_string(seq);
+    for (const auto& item : items) {
+      list += text(item);
       list += ',';
     }
-    if (seqs.empty()) {
+    if (items.empty()) {
       list += Dialect::list_close;
     } else {
       list.back() = Dialect::list_close;

@@ -17,7 +17,10 @@ struct sqlite_dialect {
   static constexpr std::string_view skip_locked = "";  // one writer: nothing to skip
   static constexpr std::string_view seq_column = "INTEGER PRIMARY KEY";
   static constexpr std::string_view seqs_in = "seq IN (SELECT value FROM json_each($2))";
-  static constexpr char list_open = '[';  // $2 of seqs_in: [1,2,3]
+  static constexpr std::string_view ids_in = "id IN (SELECT value FROM json_each($1))";
+  static constexpr std::string_view has_column =
+      "SELECT count(*) FROM pragma_table_info('cmdbus_queue') WHERE name = $1";
+  static constexpr char list_open = '[';  // a JSON array for json_each: [1,2,3], ["a","b"]
   static constexpr char list_close = ']';
 };
 

@@ -564,4 +564,63 @@ TEST(DurableRoute, RunWorkersRefusesAnUnknownRouteALocalRouteAndAPostOnlyRouteBe
   EXPECT_FALSE(route_stats_of(bus, "transfers").stopping) << "nothing was started or stopped";
 }
 
+// A caller whose command another process runs (here another bus on the same file, with its own connections and
+// workers; tests/fault does it with real processes): execute and send get the result through the row, and an error
+// as a remote_error with the original type's name, code and message.
+TEST(DurableRoute, ExecuteGetsTheResultOrTheErrorOfACommandAnotherBusRan) {
+  migrated_store m;
+  ledger posted_here;
+  ledger ran_there;
+  cmdbus::bus poster{builder(m.db, posted_here, 2, "start_workers = false\n")};
+  cmdbus::sqlite::store other({.path = m.tmp.path()});
+  cmdbus::bus worker{builder(other, ran_there, 2)};
+  EXPECT_EQ(poster.execute(Deposit{"ivy", 21, 1}), 42);
+  auto h = poster.send(Deposit{"ivy", 5, 2});
+  EXPECT_EQ(h.get(), 10);
+  try {
+    (void)poster.execute(Deposit{"ivy", -1, 3});
+    FAIL() << "no error";
+  } catch (const cmdbus::remote_error& e) {
+    EXPECT_EQ(e.code(), cmdbus::error_code::rejected);
+    EXPECT_EQ(e.original_type(), "durable_test::overdrawn");
+    EXPECT_STREQ(e.what(), "account ivy cannot go below zero");
+  }
+  const auto r = poster.try_execute(Deposit{"ivy", -2, 4});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), cmdbus::error_code::rejected);
+  EXPECT_EQ(r.error().type_name(), "durable_test::overdrawn");
+  EXPECT_EQ(row_state(m.db, r.error().id()), "failed") << "delivered to its caller: not a dead letter";
+  EXPECT_TRUE(worker.dead_letters().list().empty());
+  EXPECT_EQ(posted_here.runs.load(), 0);
+  EXPECT_EQ(ran_there.runs.load(), 2);
+}
+
+TEST(DurableRoute, AResultWithoutACodecDoesNotComeBackFromAnotherBusButTheCommandRan) {
+  migrated_store m;
+  std::atomic<int> runs{0};
+  const auto tallying = [&](cmdbus::sqlite::store& db, const std::string& extra) {
+    cmdbus::bus_builder b;
+    b.route_kind(cmdbus::durable::kind(db));
+    b.handle<durable_test::Tally>([&runs](const durable_test::Tally&) {
+      ++runs;
+      return std::vector<int>{1, 2, 3};
+    });
+    b.config_text("[routes.transfers]\nkind = \"durable\"\nworkers = 1\npoll_ms = 20\n" + extra +
+                      "[commands]\n\"bank.tally\" = \"transfers\"\n",
+                  "app.toml");
+    return b;
+  };
+  cmdbus::bus poster{tallying(m.db, "start_workers = false\n")};
+  cmdbus::sqlite::store other({.path = m.tmp.path()});
+  cmdbus::bus worker{tallying(other, "")};
+  const auto r = poster.try_execute(durable_test::Tally{"jo"});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), cmdbus::error_code::fatal);
+  EXPECT_NE(r.error().message().find("its result type has no codec"), std::string::npos) << r.error().message();
+  EXPECT_EQ(runs.load(), 1);
+  EXPECT_EQ(row_state(m.db, r.error().id()), "succeeded");
+  // In the process that runs it, the same call gets its result as always.
+  EXPECT_EQ(worker.execute(durable_test::Tally{"jo"}), (std::vector<int>{1, 2, 3}));
+}
+
 }  // namespace

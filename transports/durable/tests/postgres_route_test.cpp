@@ -229,4 +229,22 @@ TEST_F(DurablePostgres, RunWorkersRunsWhatAPostOnlyBusLeft) {
   EXPECT_EQ(report.completed, 10U);
 }
 
+// A caller whose command another bus (another pool, other workers: as another process) runs gets its result, or its
+// error as a remote_error with the original type.
+TEST_F(DurablePostgres, ExecuteGetsTheResultOrTheErrorOfACommandAnotherBusRan) {
+  auto other_store = std::make_unique<pg::store>(schema_->options(8));
+  cmdbus::bus poster{builder(*db_, 2, "start_workers = false\n")};
+  cmdbus::bus worker{builder(*other_store, 2)};
+  EXPECT_EQ(poster.execute(Deposit{"kai", 21, 1}), 42);
+  EXPECT_EQ(poster.send(Deposit{"kai", 4, 2}).get(), 8);
+  const auto r = poster.try_execute(Deposit{"kai", -1, 3});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), cmdbus::error_code::rejected);
+  EXPECT_EQ(r.error().type_name(), "durable_test::overdrawn");
+  EXPECT_EQ(r.error().message(), "account kai cannot go below zero");
+  EXPECT_THROW((void)poster.execute(Deposit{"kai", -1, 4}), cmdbus::remote_error);
+  EXPECT_EQ(row_state(r.error().id()), "failed");
+  EXPECT_EQ(read(*db_, "SELECT count(*) FROM ledger"), 2);
+}
+
 }  // namespace

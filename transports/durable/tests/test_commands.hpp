@@ -3,6 +3,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cmdbus/cmdbus.hpp"
 #include "cmdbus/wire/json_codec.hpp"
@@ -30,6 +31,15 @@ struct OpenAccount {
   bool fail_after_posting = false;
 };
 
+/// Its result type has no codec: it runs on a durable route, but its result cannot travel back to another process.
+struct Tally {
+  static constexpr std::string_view command_name = "bank.tally";
+  using result_type = std::vector<int>;
+  std::string account;
+  [[nodiscard]] const std::string& partition_key() const { return account; }
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Tally, account)
+
 /// No codec: a durable route refuses it at start.
 struct Unencodable {
   static constexpr std::string_view command_name = "test.unencodable";
@@ -38,3 +48,6 @@ struct Unencodable {
 }  // namespace durable_test
 
 CMDBUS_JSON_CODEC(durable_test::Deposit, 1);
+CMDBUS_JSON_CODEC(durable_test::Tally, 1);
+// Deposit's result: with a codec, it comes back to a caller in another process.
+CMDBUS_JSON_CODEC(long, 1);
