@@ -23,6 +23,7 @@
 #include <cmdbus/cmdbus.hpp>
 #include <cmdbus/logging.hpp>
 #include <cstdint>
+#include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <memory>
@@ -561,7 +562,8 @@ void section_invariants(demo& d) {
 
 int main(int argc, char** argv) {
   if (argc > 2 && std::string_view{argv[1]} == "--transfer-worker") {
-    return bank::run_transfer_worker(argv[2]);  // section (i) starts this binary as its durable route's worker
+    return bank::run_transfer_worker(
+        argv[2], argc > 3 ? std::atoi(argv[3]) : -1);  // section (i) starts this binary as its durable route's worker
   }
   const std::filesystem::path config = argc > 1 ? argv[1] : BANK_DEMO_CONFIG;
 

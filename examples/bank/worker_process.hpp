@@ -25,8 +25,9 @@ poll_ms = 20
 )";
 
 /// The --transfer-worker mode: opens the store `config` names (as it is: not afresh), builds the bank's bus with
-/// durable_routing and runs the route's workers until SIGTERM or SIGINT. The process's exit code.
-int run_transfer_worker(const std::filesystem::path& config);
+/// durable_routing and runs the route's workers until SIGTERM or SIGINT. Writes a byte to `ready_fd` (unless -1) once
+/// SIGTERM stops it cleanly. The process's exit code.
+int run_transfer_worker(const std::filesystem::path& config, int ready_fd);
 
 /// A running worker process (this binary with --transfer-worker), stopped with SIGTERM when destroyed.
 class worker_process {
@@ -39,11 +40,13 @@ class worker_process {
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
   /// SIGKILL, and wait until it is gone: whatever it was running is left in the table, its lease running out.
   void kill_hard();
-  /// SIGTERM, and wait: its workers finish what they run and leave. Its exit status (0: a clean stop).
+  /// SIGTERM once it is ready for it, and wait: its workers finish what they run and leave. Its exit status (0: a
+  /// clean stop).
   int stop();
 
  private:
   pid_t pid_ = -1;
+  int ready_ = -1;  // the read end of the pipe it writes a byte to when SIGTERM would stop it cleanly
 };
 
 }  // namespace bank

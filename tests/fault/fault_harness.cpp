@@ -7,12 +7,14 @@
 // and exits 1 (saying what is wrong) when a count is wrong.
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -66,6 +68,11 @@ class workers {
         ::waitpid(p, nullptr, 0);
       }
     }
+    for (const int fd : ready_) {
+      if (fd >= 0) {
+        ::close(fd);
+      }
+    }
     std::error_code ignored;
     std::filesystem::remove(log_, ignored);
   }
@@ -84,15 +91,17 @@ class workers {
   }
 
   void start_all() {
-    for (int i = 0; i < s_.processes; ++i) {
-      pids_.push_back(spawn());
+    pids_.assign(static_cast<std::size_t>(s_.processes), -1);
+    ready_.assign(static_cast<std::size_t>(s_.processes), -1);
+    for (std::size_t i = 0; i < pids_.size(); ++i) {
+      spawn(i);
     }
   }
   /// SIGKILLs worker `i` and starts another in its place.
   void kill_and_restart(std::size_t i) {
     ::kill(pids_[i], SIGKILL);
     ::waitpid(pids_[i], nullptr, 0);
-    pids_[i] = spawn();
+    spawn(i);
   }
   /// Empty while every worker lives; else what became of the first that ended on its own.
   [[nodiscard]] std::string ended_on_their_own() {
@@ -105,13 +114,19 @@ class workers {
     }
     return {};
   }
-  /// SIGTERMs every worker; the problems of those that did not exit 0.
+  /// SIGTERMs every worker once it is ready for it (a process just started may not yet have set its signal
+  /// handling up, and SIGTERM's default action would end it at once); the problems of those that did not exit 0.
   [[nodiscard]] std::vector<std::string> stop_all() {
     std::vector<std::string> problems;
-    for (pid_t& p : pids_) {
-      if (p > 0) {
-        ::kill(p, SIGTERM);
+    for (std::size_t i = 0; i < pids_.size(); ++i) {
+      if (pids_[i] <= 0) {
+        continue;
       }
+      pollfd ready{ready_[i], POLLIN, 0};
+      if (::poll(&ready, 1, 60'000) != 1) {
+        problems.push_back(fmt::format("worker process {} was not ready within 60 s", pids_[i]));
+      }
+      ::kill(pids_[i], SIGTERM);
     }
     for (pid_t& p : pids_) {
       int status = 0;
@@ -134,32 +149,47 @@ class workers {
     }
     return "unknown status";
   }
-  pid_t spawn() {
+  /// Starts worker `slot`: its output goes to the log, and it writes a byte to fd 3 (a pipe read through ready_[slot])
+  /// once SIGTERM stops it cleanly.
+  void spawn(std::size_t slot) {
     const std::string threads = std::to_string(s_.threads);
     const std::string lease = std::to_string(s_.lease_ms);
-    std::vector<const char*> argv{s_.worker.c_str(), "--workers", threads.c_str(), "--lease-ms", lease.c_str()};
+    std::vector<const char*> argv{s_.worker.c_str(), "--workers", threads.c_str(), "--lease-ms", lease.c_str(),
+                                  "--ready-fd",      "3"};
     for (const auto& a : store_args_) {
       argv.push_back(a.c_str());
     }
     argv.push_back(nullptr);
+    int ready[2] = {-1, -1};
+    if (::pipe2(ready, O_CLOEXEC) != 0) {
+      throw std::runtime_error(fmt::format("cannot make a pipe: {}", std::strerror(errno)));
+    }
     posix_spawn_file_actions_t files;
     ::posix_spawn_file_actions_init(&files);
+    ::posix_spawn_file_actions_adddup2(&files, ready[1], 3);
     ::posix_spawn_file_actions_addopen(&files, STDOUT_FILENO, log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     ::posix_spawn_file_actions_adddup2(&files, STDOUT_FILENO, STDERR_FILENO);
     pid_t pid = 0;
     const int rc =
         ::posix_spawn(&pid, s_.worker.c_str(), &files, nullptr, const_cast<char* const*>(argv.data()), environ);
     ::posix_spawn_file_actions_destroy(&files);
+    ::close(ready[1]);
     if (rc != 0) {
+      ::close(ready[0]);
       throw std::runtime_error(fmt::format("cannot start worker process {}: {}", s_.worker, std::strerror(rc)));
     }
-    return pid;
+    if (ready_[slot] >= 0) {
+      ::close(ready_[slot]);
+    }
+    pids_[slot] = pid;
+    ready_[slot] = ready[0];
   }
 
   const settings& s_;
   std::vector<std::string> store_args_;
   std::filesystem::path log_;
   std::vector<pid_t> pids_;
+  std::vector<int> ready_;  // per worker: the read end of its readiness pipe
 };
 
 struct row_end {

@@ -2,6 +2,7 @@
 // harness's database (SQLite file or PostgreSQL) until SIGTERM (or SIGINT), then stops them and exits 0. The harness
 // SIGKILLs it at random.
 #include <fmt/format.h>
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -38,9 +39,15 @@ int main(int argc, char** argv) {
   app.add_option("--conninfo", conninfo, "the PostgreSQL conninfo");
   app.add_option("--workers", workers, "worker threads")->check(CLI::Range(1, 64));
   app.add_option("--lease-ms", lease_ms, "lease of a claimed command")->check(CLI::Range(100, 600000));
+  int ready_fd = -1;
+  app.add_option("--ready-fd", ready_fd, "a pipe to write one byte to once SIGTERM stops this process cleanly");
   CLI11_PARSE(app, argc, argv);
 
   const cmdbus::stop_signals signals;  // before the bus starts any thread
+  if (ready_fd >= 0) {
+    (void)::write(ready_fd, "r", 1);
+    ::close(ready_fd);
+  }
   try {
     if (store == "postgres") {
 #if CMDBUS_DURABLE_WITH_POSTGRES
