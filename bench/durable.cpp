@@ -44,6 +44,8 @@ class raw_sqlite {
       throw std::runtime_error("cannot open " + path);
     }
     exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;");
+    begin_ = prepare("BEGIN IMMEDIATE");
+    commit_ = prepare("COMMIT");
   }
   raw_sqlite(const raw_sqlite&) = delete;
   raw_sqlite& operator=(const raw_sqlite&) = delete;
@@ -79,10 +81,19 @@ class raw_sqlite {
     }
     sqlite3_reset(s);
   }
+  /// Runs `f()` between BEGIN IMMEDIATE and COMMIT (prepared statements too).
+  template <class F>
+  void transaction(F&& f) {
+    run(begin_);
+    f();
+    run(commit_);
+  }
 
  private:
   sqlite3* db_ = nullptr;
   std::vector<sqlite3_stmt*> statements_;
+  sqlite3_stmt* begin_ = nullptr;
+  sqlite3_stmt* commit_ = nullptr;
 };
 
 #if CMDBUS_DURABLE_WITH_POSTGRES
@@ -95,6 +106,8 @@ class raw_postgres {
       PQfinish(c_);
       throw std::runtime_error(what);
     }
+    prepare("begin", "BEGIN");
+    prepare("commit", "COMMIT");
   }
   raw_postgres(const raw_postgres&) = delete;
   raw_postgres& operator=(const raw_postgres&) = delete;
@@ -109,6 +122,13 @@ class raw_postgres {
       values.push_back(p.c_str());
     }
     check(PQexecPrepared(c_, name, static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0));
+  }
+  /// Runs `f()` between BEGIN and COMMIT (prepared statements too).
+  template <class F>
+  void transaction(F&& f) {
+    run("begin");
+    f();
+    run("commit");
   }
 
  private:
@@ -191,87 +211,56 @@ void BM_Raw_SQLite_Insert(benchmark::State& state) {
     cmdbus::durable::migrate(s);
   }
   raw_sqlite db(dir.db());
-  auto* begin = db.prepare("BEGIN IMMEDIATE");
-  auto* commit = db.prepare("COMMIT");
   auto* insert = db.prepare(insert_sql);
   std::int64_t i = 0;
   for (auto _ : state) {
     const auto row = row_of(nth_transfer(i++));
-    db.run(begin);
-    db.run(insert, row);
-    db.run(commit);
+    db.transaction([&] { db.run(insert, row); });
   }
   state.SetItemsProcessed(state.iterations());
 }
 
 void BM_Durable_SQLite_Post(benchmark::State& state) {
-  bench_durable::temp_dir dir;
-  cmdbus::sqlite::store s({.path = dir.db()});
-  cmdbus::durable::migrate(s);
-  s.exec_script(bench_durable::accounts_sql);
-  post_each(state, s);
+  bench_durable::sqlite_db db;
+  post_each(state, db.store);
 }
 
 void BM_Raw_SQLite_Transfer(benchmark::State& state) {
   bench_durable::temp_dir dir;
   raw_sqlite db(dir.db());
   db.exec(bench_durable::accounts_sql);
-  auto* begin = db.prepare("BEGIN IMMEDIATE");
-  auto* commit = db.prepare("COMMIT");
   auto* debit = db.prepare(bench_durable::debit_sql);
   auto* credit = db.prepare(bench_durable::credit_sql);
   std::int64_t i = 0;
   for (auto _ : state) {
     const auto t = nth_transfer(i++);
-    db.run(begin);
-    db.run(debit, debit_of(t));
-    db.run(credit, credit_of(t));
-    db.run(commit);
+    db.transaction([&] {
+      db.run(debit, debit_of(t));
+      db.run(credit, credit_of(t));
+    });
   }
   state.SetItemsProcessed(state.iterations());
 }
 
 void BM_Durable_SQLite_Drain(benchmark::State& state) {
-  bench_durable::temp_dir dir;
-  cmdbus::sqlite::store s({.path = dir.db()});
-  cmdbus::durable::migrate(s);
-  s.exec_script(bench_durable::accounts_sql);
-  drain(state, s);
+  bench_durable::sqlite_db db;
+  drain(state, db.store);
 }
 
 // ---- PostgreSQL --------------------------------------------------------------------------------------------------
 
-#if CMDBUS_DURABLE_WITH_POSTGRES
-/// A store on a schema of its own with the durable table and the accounts; null when the benchmark was skipped.
-std::unique_ptr<cmdbus::postgres::store> pg_store(const bench_durable::pg_schema& schema, bool with_accounts) {
-  if (schema.conninfo().empty()) {
-    return nullptr;
-  }
-  auto s = std::make_unique<cmdbus::postgres::store>(cmdbus::postgres::options{.conninfo = schema.conninfo()});
-  cmdbus::durable::migrate(*s);
-  if (with_accounts) {
-    s->exec_script(bench_durable::accounts_sql);
-  }
-  return s;
-}
-#endif
-
 void BM_Raw_Postgres_Insert(benchmark::State& state) {
   bench_durable::pg_schema schema(state);
 #if CMDBUS_DURABLE_WITH_POSTGRES
-  if (pg_store(schema, false) == nullptr) {
+  if (bench_durable::pg_store(schema, false) == nullptr) {
     return;
   }
   raw_postgres db(schema.conninfo());
-  const char* begin = db.prepare("begin", "BEGIN");
-  const char* commit = db.prepare("commit", "COMMIT");
   const char* insert = db.prepare("insert", insert_sql);
   std::int64_t i = 0;
   for (auto _ : state) {
     const auto row = row_of(nth_transfer(i++));
-    db.run(begin);
-    db.run(insert, row);
-    db.run(commit);
+    db.transaction([&] { db.run(insert, row); });
   }
   state.SetItemsProcessed(state.iterations());
 #endif
@@ -280,7 +269,7 @@ void BM_Raw_Postgres_Insert(benchmark::State& state) {
 void BM_Durable_Postgres_Post(benchmark::State& state) {
   bench_durable::pg_schema schema(state);
 #if CMDBUS_DURABLE_WITH_POSTGRES
-  if (auto s = pg_store(schema, true)) {
+  if (auto s = bench_durable::pg_store(schema, true)) {
     post_each(state, *s);
   }
 #endif
@@ -289,21 +278,19 @@ void BM_Durable_Postgres_Post(benchmark::State& state) {
 void BM_Raw_Postgres_Transfer(benchmark::State& state) {
   bench_durable::pg_schema schema(state);
 #if CMDBUS_DURABLE_WITH_POSTGRES
-  if (pg_store(schema, true) == nullptr) {
+  if (bench_durable::pg_store(schema, true) == nullptr) {
     return;
   }
   raw_postgres db(schema.conninfo());
-  const char* begin = db.prepare("begin", "BEGIN");
-  const char* commit = db.prepare("commit", "COMMIT");
   const char* debit = db.prepare("debit", bench_durable::debit_sql);
   const char* credit = db.prepare("credit", bench_durable::credit_sql);
   std::int64_t i = 0;
   for (auto _ : state) {
     const auto t = nth_transfer(i++);
-    db.run(begin);
-    db.run(debit, debit_of(t));
-    db.run(credit, credit_of(t));
-    db.run(commit);
+    db.transaction([&] {
+      db.run(debit, debit_of(t));
+      db.run(credit, credit_of(t));
+    });
   }
   state.SetItemsProcessed(state.iterations());
 #endif
@@ -312,7 +299,7 @@ void BM_Raw_Postgres_Transfer(benchmark::State& state) {
 void BM_Durable_Postgres_Drain(benchmark::State& state) {
   bench_durable::pg_schema schema(state);
 #if CMDBUS_DURABLE_WITH_POSTGRES
-  if (auto s = pg_store(schema, true)) {
+  if (auto s = bench_durable::pg_store(schema, true)) {
     drain(state, *s);
   }
 #endif

@@ -59,23 +59,13 @@ void measure_latency(benchmark::State& state, cmdbus::bus& bus) {
   bench_support::set_latency_counters(state, samples);
 }
 
-/// A SQLite file with the durable table and the accounts, in a directory of its own.
-struct sqlite_db {
-  bench_durable::temp_dir dir;
-  cmdbus::sqlite::store store{{.path = dir.db()}};
-  sqlite_db() {
-    cmdbus::durable::migrate(store);
-    store.exec_script(bench_durable::accounts_sql);
-  }
-};
-
 std::string route_of_kind(const char* kind) {
   return std::string{"[routes.transfers]\nkind = \""} + kind +
          "\"\nworkers = 1\n[commands]\n\"bench.transfer\" = \"transfers\"\n";
 }
 
 void BM_Durable_SQLite_IdleCpu(benchmark::State& state) {
-  sqlite_db db;
+  bench_durable::sqlite_db db;
   cmdbus::bus bus{bench_durable::transfers(
       db.store,
       "[routes.transfers]\nkind = \"durable\"\nworkers = 2\n[commands]\n\"bench.transfer\" = \"transfers\"\n")};
@@ -83,39 +73,27 @@ void BM_Durable_SQLite_IdleCpu(benchmark::State& state) {
 }
 
 void BM_Sync_SQLite_Latency(benchmark::State& state) {
-  sqlite_db db;
+  bench_durable::sqlite_db db;
   cmdbus::bus bus{bench_durable::transfers(db.store, "[commands]\n\"bench.transfer\" = \"sync\"\n")};
   measure_latency(state, bus);
 }
 
 void BM_Local_SQLite_Latency(benchmark::State& state) {
-  sqlite_db db;
+  bench_durable::sqlite_db db;
   cmdbus::bus bus{bench_durable::transfers(db.store, route_of_kind("local"))};
   measure_latency(state, bus);
 }
 
 void BM_Durable_SQLite_Latency(benchmark::State& state) {
-  sqlite_db db;
+  bench_durable::sqlite_db db;
   cmdbus::bus bus{bench_durable::transfers(db.store, route_of_kind("durable"))};
   measure_latency(state, bus);
 }
 
-#if CMDBUS_DURABLE_WITH_POSTGRES
-std::unique_ptr<cmdbus::postgres::store> pg_store(const bench_durable::pg_schema& schema) {
-  if (schema.conninfo().empty()) {
-    return nullptr;
-  }
-  auto s = std::make_unique<cmdbus::postgres::store>(cmdbus::postgres::options{.conninfo = schema.conninfo()});
-  cmdbus::durable::migrate(*s);
-  s->exec_script(bench_durable::accounts_sql);
-  return s;
-}
-#endif
-
 void BM_Durable_Postgres_IdleCpu(benchmark::State& state) {
   bench_durable::pg_schema schema(state);
 #if CMDBUS_DURABLE_WITH_POSTGRES
-  if (auto s = pg_store(schema)) {
+  if (auto s = bench_durable::pg_store(schema, true)) {
     cmdbus::bus bus{bench_durable::transfers(
         *s, "[routes.transfers]\nkind = \"durable\"\nworkers = 2\n[commands]\n\"bench.transfer\" = \"transfers\"\n")};
     measure_idle(state);
@@ -126,7 +104,7 @@ void BM_Durable_Postgres_IdleCpu(benchmark::State& state) {
 void BM_Durable_Postgres_Latency(benchmark::State& state) {
   bench_durable::pg_schema schema(state);
 #if CMDBUS_DURABLE_WITH_POSTGRES
-  if (auto s = pg_store(schema)) {
+  if (auto s = bench_durable::pg_store(schema, true)) {
     cmdbus::bus bus{bench_durable::transfers(*s, route_of_kind("durable"))};
     measure_latency(state, bus);
   }

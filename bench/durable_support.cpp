@@ -52,6 +52,20 @@ pg_schema::~pg_schema() {
 #endif
 }
 
+#if CMDBUS_DURABLE_WITH_POSTGRES
+std::unique_ptr<cmdbus::postgres::store> pg_store(const pg_schema& schema, bool with_accounts) {
+  if (schema.conninfo().empty()) {
+    return nullptr;
+  }
+  auto s = std::make_unique<cmdbus::postgres::store>(cmdbus::postgres::options{.conninfo = schema.conninfo()});
+  cmdbus::durable::migrate(*s);
+  if (with_accounts) {
+    s->exec_script(accounts_sql);
+  }
+  return s;
+}
+#endif
+
 std::string durable_config(int workers) {
   return fmt::format(
       "[routes.transfers]\nkind = \"durable\"\nworkers = {}\npoll_ms = 10\nbatch = 32\n[commands]\n"

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -74,6 +75,22 @@ class pg_schema {
   std::string name_;
   std::string conninfo_;
 };
+
+/// A SQLite file with the durable table and the accounts, in a directory of its own.
+struct sqlite_db {
+  temp_dir dir;
+  cmdbus::sqlite::store store{{.path = dir.db()}};
+  sqlite_db() {
+    cmdbus::durable::migrate(store);
+    store.exec_script(accounts_sql);
+  }
+};
+
+#if CMDBUS_DURABLE_WITH_POSTGRES
+/// A store on `schema` with the durable table (and the accounts, `with_accounts`); null when the benchmark was
+/// skipped (no server).
+[[nodiscard]] std::unique_ptr<cmdbus::postgres::store> pg_store(const pg_schema& schema, bool with_accounts);
+#endif
 
 /// `[routes.transfers]` durable with `workers`, and bench.transfer on it.
 [[nodiscard]] std::string durable_config(int workers);

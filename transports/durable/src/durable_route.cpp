@@ -252,11 +252,12 @@ bool durable_route::complete_from_row(cmdbus::detail::completion_base& c, const 
     c.fail(error(std::make_exception_ptr(remote_error(error_code::fatal, "cmdbus::remote_error",
                                                       "cmdbus: the recorded outcome is unreadable: " + o.error())),
                  info.wire_name, r.id));
-  } else if (o->succeeded) {
-    c.set_token(consistency_token{r.id});
+    return true;
+  }
+  c.set_token(consistency_token{r.id});
+  if (o->succeeded) {
     c.complete_encoded(o->result, info.result_schema_version, info.wire_name, r.id);
   } else {
-    c.set_token(consistency_token{r.id});
     c.fail(
         error(std::make_exception_ptr(remote_error(o->code, o->error_type, o->error_message)), info.wire_name, r.id));
   }

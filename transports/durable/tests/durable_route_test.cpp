@@ -526,17 +526,20 @@ TEST(DurableRoute, WithStartWorkersFalseRowsWaitUntilRunWorkersRunsThem) {
   EXPECT_THROW((void)bus.post(Deposit{"gina", 1, 21}), cmdbus::stopping_error) << "run_workers stopped the route";
 }
 
-// A route the bus started already: run_workers just works it until the stop, then stops it.
+// A route the bus started already (named twice, even): run_workers starts nothing more (starting a running worker's
+// thread again would terminate the process), works it until the stop, then stops it.
 TEST(DurableRoute, RunWorkersOnARouteWhoseWorkersRunAlreadyStartsNoMore) {
   migrated_store m;
   ledger l;
   cmdbus::bus bus{builder(m.db, l, 1)};
-  std::jthread runner([&](std::stop_token stop) { (void)bus.run_workers({"transfers", "transfers"}, stop); });
+  cmdbus::stop_report report;
+  std::jthread runner([&](std::stop_token stop) { report = bus.run_workers({"transfers", "transfers"}, stop); });
   EXPECT_EQ(bus.execute(Deposit{"hank", 2, 1}), 4);
   runner.request_stop();
   runner.join();
-  EXPECT_EQ(route_stats_of(bus, "transfers").value("workers"), 1U);
+  EXPECT_EQ(report.completed, 1U);
   EXPECT_EQ(l.runs.load(), 1);
+  EXPECT_THROW((void)bus.post(Deposit{"hank", 1, 2}), cmdbus::stopping_error) << "run_workers stopped the route";
 }
 
 TEST(DurableRoute, RunWorkersRefusesAnUnknownRouteALocalRouteAndAPostOnlyRouteBeforeStartingAnything) {
