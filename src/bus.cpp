@@ -64,6 +64,9 @@ bool has_validation(const std::vector<std::shared_ptr<middleware>>& list) {
 }  // namespace
 
 bus::bus(bus_builder builder) : state_(std::make_unique<state>()) {
+  // spdlog makes its registry at first use; made here, before any worker thread logs, two workers' first log lines
+  // do not race to make it (libspdlog's lazy static is not visible to TSan).
+  (void)spdlog::default_logger_raw();
   auto& st = *state_;
   st.registrations = std::move(*builder.state_);
   auto& regs = st.registrations;
@@ -167,6 +170,12 @@ bus::bus(bus_builder builder) : state_(std::make_unique<state>()) {
           st.slots[m.info.index].async = r.get();
         }
       }
+    }
+  }
+
+  for (const auto& r : st.routes) {
+    if (route_dead_letters* kept = r->dead_letters()) {
+      st.dead_letters->keep(r->name(), *kept);
     }
   }
 

@@ -2,6 +2,7 @@
 #include "cmdbus/dead_letters.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <mutex>
 #include <utility>
 
@@ -69,7 +70,50 @@ std::shared_ptr<dead_letter_store> make_memory_dead_letter_store() {
   return std::make_shared<memory_store>();
 }
 
+std::vector<dead_letter> dead_letter_queue::list() const {
+  auto out = store_->list();
+  for (const auto& [route, kept] : kept_) {
+    auto more = kept->list();
+    out.insert(out.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+  }
+  return out;
+}
+
+std::optional<dead_letter> dead_letter_queue::inspect(const command_id& id) const {
+  if (auto found = store_->find(id)) {
+    return found;
+  }
+  for (const auto& [route, kept] : kept_) {
+    if (auto found = kept->find(id)) {
+      return found;
+    }
+  }
+  return std::nullopt;
+}
+
+std::size_t dead_letter_queue::size() const {
+  std::size_t n = store_->size();
+  for (const auto& [route, kept] : kept_) {
+    n += kept->size();
+  }
+  return n;
+}
+
+route_dead_letters* dead_letter_queue::kept_by(std::string_view route) const noexcept {
+  for (const auto& [name, kept] : kept_) {
+    if (name == route) {
+      return kept;
+    }
+  }
+  return nullptr;
+}
+
 bool dead_letter_queue::requeue(const command_id& id) {
+  for (const auto& [route, kept] : kept_) {
+    if (kept->requeue(id)) {
+      return true;
+    }
+  }
   std::optional<dead_letter_store::entry> e;
   {
     std::lock_guard lock(mutex_);
@@ -95,11 +139,21 @@ bool dead_letter_queue::requeue(const command_id& id) {
 }
 
 bool dead_letter_queue::discard(const command_id& id) {
+  for (const auto& [route, kept] : kept_) {
+    if (kept->discard(id)) {
+      return true;
+    }
+  }
   std::lock_guard lock(mutex_);
   return store_->take(id).has_value();
 }
 
 void dead_letter_queue::add(dead_letter_store::entry e, const std::function<void()>& then) {
+  if (route_dead_letters* kept = kept_by(e.letter.route)) {
+    kept->put(e.letter);  // the route's own keeping orders it against a requeue: no lock of ours
+    then();
+    return;
+  }
   std::lock_guard lock(mutex_);
   store_->put(std::move(e));
   then();

@@ -42,6 +42,7 @@
 namespace cmdbus {
 
 class worker_host;
+class route_dead_letters;
 
 /// One [routes.NAME] table of the routing file, as its kind reads it. A value of the wrong type or out of range is a
 /// problem at its file:line (collected with every other problem of the configuration) and reads as nullopt.
@@ -127,6 +128,9 @@ class route {
   /// Starts this process's workers of the route if they are not running yet (bus::run_workers); called only when
   /// shares_work_across_processes().
   virtual void start_workers() {}
+  /// The dead letters this route keeps itself (in its table, for every process), or null: then its commands that die
+  /// go to the bus's dead_letter_store. Asked once, after start; the object lives as long as the route.
+  [[nodiscard]] virtual route_dead_letters* dead_letters() noexcept { return nullptr; }
 
   /// Takes the command (leaving `p` empty) and returns the id it keeps (a route may tag it), or throws
   /// (queue_full_error, stopping_error, ...) leaving `p` as it was. `key` is the command's partition: commands of one

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
@@ -22,8 +23,10 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -32,6 +35,7 @@
 #include <cmdbus/durable.hpp>
 
 #include "fault_bank.hpp"
+#include "pg_server_control.hpp"
 
 extern char** environ;
 
@@ -49,6 +53,8 @@ struct settings {
   std::uint32_t lease_ms = 1000;
   std::uint64_t seed = 0;
   int settle_s = 300;
+  int outages = 2;  // times the database is taken away under load (PostgreSQL: stopped and started)
+  int outage_ms = 800;
 };
 
 /// The worker processes, each replaceable by a new one after a SIGKILL.
@@ -93,6 +99,7 @@ class workers {
   void start_all() {
     pids_.assign(static_cast<std::size_t>(s_.processes), -1);
     ready_.assign(static_cast<std::size_t>(s_.processes), -1);
+    tags_.assign(static_cast<std::size_t>(s_.processes), 0);
     for (std::size_t i = 0; i < pids_.size(); ++i) {
       spawn(i);
     }
@@ -138,6 +145,9 @@ class workers {
     return problems;
   }
   [[nodiscard]] std::size_t size() const noexcept { return pids_.size(); }
+  /// Per live worker, the tag it was started with (`--tag`; on PostgreSQL its connections' application_name is
+  /// cmdbus_fault_worker_<tag>).
+  [[nodiscard]] const std::vector<int>& tags() const noexcept { return tags_; }
 
  private:
   static std::string describe(int status) {
@@ -154,8 +164,9 @@ class workers {
   void spawn(std::size_t slot) {
     const std::string threads = std::to_string(s_.threads);
     const std::string lease = std::to_string(s_.lease_ms);
+    const std::string tag = std::to_string(++spawned_);
     std::vector<const char*> argv{s_.worker.c_str(), "--workers", threads.c_str(), "--lease-ms", lease.c_str(),
-                                  "--ready-fd",      "3"};
+                                  "--ready-fd",      "3",         "--tag",         tag.c_str()};
     for (const auto& a : store_args_) {
       argv.push_back(a.c_str());
     }
@@ -183,6 +194,7 @@ class workers {
     }
     pids_[slot] = pid;
     ready_[slot] = ready[0];
+    tags_[slot] = spawned_;
   }
 
   const settings& s_;
@@ -190,6 +202,8 @@ class workers {
   std::filesystem::path log_;
   std::vector<pid_t> pids_;
   std::vector<int> ready_;  // per worker: the read end of its readiness pipe
+  std::vector<int> tags_;   // per worker: its --tag
+  int spawned_ = 0;
 };
 
 struct row_end {
@@ -216,8 +230,49 @@ struct dialect {
 constexpr dialect sqlite_dialect{"sqlite", "json_extract(envelope, '$.payload.n')"};
 constexpr dialect postgres_dialect{"postgres", "CAST(envelope::jsonb -> 'payload' ->> 'n' AS BIGINT)"};
 
+/// The dead letters `letters` (as bus.dead_letters() of this process lists them: the workers, other processes, buried
+/// them) against the table's dead rows: the same ids, each with the overdraft's error and the worker that failed it.
+std::vector<std::string> check_dead_letters(const std::vector<cmdbus::dead_letter>& letters,
+                                            const std::map<std::string, row_end>& rows) {
+  std::vector<std::string> problems;
+  std::set<std::string> listed;
+  std::int64_t wrong_error = 0, no_worker = 0;
+  const std::string here = fmt::format("pid {} ", ::getpid());
+  for (const auto& d : letters) {
+    listed.insert(d.id.to_string());
+    if (d.code != cmdbus::error_code::rejected || d.error_type.find("insufficient_funds") == std::string::npos ||
+        d.error.find("holds less than") == std::string::npos || d.attempts < 1) {
+      ++wrong_error;
+    }
+    if (d.failed_by.rfind("pid ", 0) != 0 || d.failed_by.rfind(here, 0) == 0) {
+      ++no_worker;  // not failed by a worker process
+    }
+  }
+  std::int64_t dead_rows = 0, unlisted = 0;
+  for (const auto& [id, r] : rows) {
+    if (r.state == "dead") {
+      ++dead_rows;
+      unlisted += listed.count(id) == 0 ? 1 : 0;
+    }
+  }
+  if (unlisted != 0 || static_cast<std::int64_t>(listed.size()) != dead_rows) {
+    problems.push_back(
+        fmt::format("bus.dead_letters() lists {} dead letters, the table holds {} dead rows ({} unlisted)",
+                    listed.size(), dead_rows, unlisted));
+  }
+  if (wrong_error != 0) {
+    problems.push_back(
+        fmt::format("{} dead letters without the overdraft's error code, type and message", wrong_error));
+  }
+  if (no_worker != 0) {
+    problems.push_back(fmt::format("{} dead letters that do not name the worker process that failed them", no_worker));
+  }
+  return problems;
+}
+
 template <class Store>
-verdict check_books(Store& db, const dialect& d, const std::map<std::string, std::int64_t>& posted) {
+verdict check_books(Store& db, const dialect& d, const std::map<std::string, std::int64_t>& posted,
+                    const std::vector<cmdbus::dead_letter>& letters) {
   verdict v;
   std::map<std::string, row_end> rows;
   std::map<std::string, std::int64_t> applied;
@@ -302,6 +357,8 @@ verdict check_books(Store& db, const dialect& d, const std::map<std::string, std
   expect_zero(dead_without_error, "dead letters without their error");
   expect_zero(overdraft_not_dead, "overdrafts by design that did not end as dead letters");
   expect_zero(flaky_not_retried, "transfers failing transiently by design that succeeded without a retry");
+  const auto letter_problems = check_dead_letters(letters, rows);
+  v.problems.insert(v.problems.end(), letter_problems.begin(), letter_problems.end());
   return v;
 }
 
@@ -330,9 +387,47 @@ std::string wait_until_settled(Store& db, workers& w, std::chrono::seconds limit
   }
 }
 
-/// Posts while killing workers, waits, checks the books and prints the line. 0: all promises held.
+/// A way to take the database away under load and give it back (PostgreSQL: the server stopped and started).
+struct outage {
+  std::string what;                            // for the report
+  std::string must_say;                        // what a post's error says while it lasts
+  std::function<std::string(workers&)> begin;  // the problem that kept it from beginning, or empty
+  std::function<void()> end;
+};
+
+/// What the outages showed: how many there were, the error a post got during the first, and broken promises.
+struct outage_report {
+  int count = 0;
+  std::string refusal;
+  std::vector<std::string> problems;
+};
+
+/// One outage: while the database is away a post must fail, saying why and where (and leave no row: the books
+/// count the rows); then it comes back, and the workers must carry on by themselves.
+void take_database_away(const outage& o, workers& w, cmdbus::bus& bus, int pause_ms, outage_report& r) {
+  if (auto problem = o.begin(w); !problem.empty()) {
+    r.problems.push_back(problem);
+    return;
+  }
+  ++r.count;
+  const auto refused = bus.try_post(fault::Transfer{0, 1, 2, 1});  // n = 0: not a transfer the books expect
+  std::this_thread::sleep_for(std::chrono::milliseconds{pause_ms});
+  o.end();
+  if (refused) {
+    r.problems.push_back(fmt::format("a post was accepted while {} ({})", o.what, refused->to_string()));
+  } else if (refused.error().message().find(o.must_say) == std::string::npos) {
+    r.problems.push_back(
+        fmt::format("a post while {} failed without saying '{}': {}", o.what, o.must_say, refused.error().message()));
+  } else if (r.refusal.empty()) {
+    r.refusal = refused.error().message();
+  }
+}
+
+/// Posts while killing workers (and, with `o`, taking the database away now and then), waits, checks the books and
+/// prints the line. 0: all promises held.
 template <class Store>
-int drive(const settings& s, Store& db, const dialect& d, std::vector<std::string> store_args) {
+int drive(const settings& s, Store& db, const dialect& d, std::vector<std::string> store_args,
+          const outage* o = nullptr) {
   cmdbus::bus_builder b;
   fault::register_bank(b, db);
   b.config_text(fault::route_config(s.threads, s.lease_ms), "fault.toml");
@@ -348,6 +443,8 @@ int drive(const settings& s, Store& db, const dialect& d, std::vector<std::strin
   const std::int64_t chunk = std::max<std::int64_t>(1, s.commands / std::max(1, s.kills));
   std::int64_t n = 0;
   int kills = 0;
+  outage_report outages;
+  const int planned_outages = o != nullptr && s.kills > 0 ? s.outages : 0;
   while (n < s.commands || kills < s.kills) {
     for (std::int64_t i = 0; i < chunk && n < s.commands; ++i) {
       ++n;
@@ -364,16 +461,24 @@ int drive(const settings& s, Store& db, const dialect& d, std::vector<std::strin
     if (kills < s.kills) {
       w.kill_and_restart(static_cast<std::size_t>(pick(0, static_cast<std::int64_t>(w.size()) - 1)));
       ++kills;
+      if (outages.count < planned_outages && kills == (outages.count + 1) * s.kills / (planned_outages + 1)) {
+        take_database_away(*o, w, bus, s.outage_ms, outages);
+      }
     }
   }
   auto trouble = wait_until_settled(db, w, std::chrono::seconds{s.settle_s});
   auto stop_problems = w.stop_all();
+  const auto letters = bus.dead_letters().list();  // read here, from the table the worker processes wrote
   (void)bus.stop();
-  verdict v = check_books(db, d, posted);
+  verdict v = check_books(db, d, posted, letters);
   if (!trouble.empty()) {
     v.problems.insert(v.problems.begin(), trouble);
   }
   v.problems.insert(v.problems.end(), stop_problems.begin(), stop_problems.end());
+  v.problems.insert(v.problems.end(), outages.problems.begin(), outages.problems.end());
+  if (outages.count != planned_outages) {
+    v.problems.push_back(fmt::format("{} of {} outages happened", outages.count, planned_outages));
+  }
   std::printf("fault harness (%s): %d kills, %lld commands, lost %lld, doubled %lld, %s\n", d.name.data(), kills,
               static_cast<long long>(posted.size()), static_cast<long long>(v.lost), static_cast<long long>(v.doubled),
               v.conserved ? "balances conserved" : "balances NOT conserved");
@@ -382,6 +487,10 @@ int drive(const settings& s, Store& db, const dialect& d, std::vector<std::strin
       "%lld, run again after a kill %lld; seed %llu\n",
       static_cast<long long>(v.succeeded), static_cast<long long>(v.dead), static_cast<long long>(v.retried),
       static_cast<long long>(v.taken_over), static_cast<unsigned long long>(s.seed));
+  if (o != nullptr) {
+    std::printf("  %d outages (%s, %d ms each); a post meanwhile got: %s\n", outages.count, o->what.c_str(),
+                s.outage_ms, outages.refusal.empty() ? "(none)" : outages.refusal.c_str());
+  }
   for (const auto& p : v.problems) {
     std::printf("  FAILED: %s\n", p.c_str());
   }
@@ -410,7 +519,20 @@ int run_sqlite(const settings& s) {
   const std::string path = (dir / "bank.db").string();
   cmdbus::sqlite::store db({.path = path});
   fault::create_bank(db);
-  return drive(s, db, sqlite_dialect, {"--store", "sqlite", "--db", path});
+  // The outage: this (posting) process may write no byte to any file (RLIMIT_FSIZE 0), as on a full disk; the
+  // worker processes go on.
+  rlimit normal{};
+  ::getrlimit(RLIMIT_FSIZE, &normal);
+  const outage full_disk{"the posting process could not write to disk (RLIMIT_FSIZE 0)", "disk I/O error",
+                         [&](workers&) {
+                           ::signal(SIGXFSZ, SIG_IGN);  // a refused write is an error, not the end of the process
+                           const rlimit none{0, normal.rlim_max};
+                           return ::setrlimit(RLIMIT_FSIZE, &none) == 0
+                                      ? std::string{}
+                                      : fmt::format("setrlimit: {}", std::strerror(errno));
+                         },
+                         [&] { ::setrlimit(RLIMIT_FSIZE, &normal); }};
+  return drive(s, db, sqlite_dialect, {"--store", "sqlite", "--db", path}, &full_disk);
 }
 
 #if CMDBUS_DURABLE_WITH_POSTGRES
@@ -421,28 +543,64 @@ int run_postgres(const settings& s) {
     return 77;
   }
   const std::string schema = fmt::format("cmdbus_fault_{}", ::getpid());
-  cmdbus::postgres::connection admin(server);
-  admin.exec_script(fmt::format("DROP SCHEMA IF EXISTS {0} CASCADE; CREATE SCHEMA {0}", schema));
+  cmdbus::postgres::connection(server).exec_script(
+      fmt::format("DROP SCHEMA IF EXISTS {0} CASCADE; CREATE SCHEMA {0}", schema));
   struct drop_schema {
-    drop_schema(cmdbus::postgres::connection& c, std::string schema_name) : admin(c), name(std::move(schema_name)) {}
-    cmdbus::postgres::connection& admin;
+    drop_schema(const char* server_conninfo, std::string schema_name)
+        : server(server_conninfo), name(std::move(schema_name)) {}
+    const char* server;
     std::string name;
     drop_schema(const drop_schema&) = delete;
     drop_schema& operator=(const drop_schema&) = delete;
     ~drop_schema() {
       try {
-        admin.exec_script("DROP SCHEMA " + name + " CASCADE");
+        cmdbus::postgres::connection(server).exec_script("DROP SCHEMA " + name + " CASCADE");  // after any restart
       } catch (const std::exception& e) {
         std::fprintf(stderr, "cmdbus_fault_harness: could not drop schema %s: %s\n", name.c_str(), e.what());
       }
     }
-  } cleanup{admin, schema};
+  } cleanup{server, schema};
   const std::string conninfo = fmt::format("{} options='-c search_path={}'", server, schema);
+  pg_test::server_control control;
+  if (!control.missing().empty()) {
+    std::printf(
+        "fault harness (postgres): the server is not restarted under load: %s is not set (`./run test` sets "
+        "it)\n",
+        control.missing().c_str());
+  }
   int result = 0;
   {
     cmdbus::postgres::store db({.conninfo = conninfo, .pool_size = 4});
     fault::create_bank(db);
-    result = drive(s, db, postgres_dialect, {"--store", "postgres", "--conninfo", conninfo});
+    // The outage: the server stopped (pg_ctl stop -m fast) and started again, once every worker process has
+    // connected (a worker that starts while the database is down exits with an error, as it should).
+    const outage restart{"PostgreSQL was stopped", "PostgreSQL at ",
+                         [&](workers& w) {
+                           const auto until = std::chrono::steady_clock::now() + 60s;
+                           for (const int tag : w.tags()) {
+                             const std::string name = fmt::format("cmdbus_fault_worker_{}", tag);
+                             for (;;) {
+                               std::int64_t n = 0;
+                               db.with_connection([&](cmdbus::postgres::connection& c) {
+                                 n = c.query_one<std::int64_t>(
+                                          "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", name)
+                                         .value_or(0);
+                               });
+                               if (n > 0) {
+                                 break;
+                               }
+                               if (std::chrono::steady_clock::now() >= until) {
+                                 return fmt::format("worker process {} did not connect within 60 s", name);
+                               }
+                               std::this_thread::sleep_for(10ms);
+                             }
+                           }
+                           control.stop();
+                           return std::string{};
+                         },
+                         [&] { control.start(); }};
+    result = drive(s, db, postgres_dialect, {"--store", "postgres", "--conninfo", conninfo},
+                   control.missing().empty() ? &restart : nullptr);
   }
   return result;
 }
@@ -464,6 +622,11 @@ int main(int argc, char** argv) {
   app.add_option("--lease-ms", s.lease_ms, "lease of a claimed command")->check(CLI::Range(100, 600'000));
   app.add_option("--seed", s.seed, "random seed (printed; give it again to replay a run)");
   app.add_option("--settle-s", s.settle_s, "how long to wait for the last commands")->check(CLI::Range(1, 3600));
+  app.add_option("--outages", s.outages,
+                 "times the database goes away under load (PostgreSQL: stopped and started; SQLite: the posting "
+                 "process cannot write)")
+      ->check(CLI::Range(0, 1000));
+  app.add_option("--outage-ms", s.outage_ms, "how long each outage lasts")->check(CLI::Range(0, 60'000));
   CLI11_PARSE(app, argc, argv);
   try {
     if (s.store == "postgres") {

@@ -39,6 +39,10 @@ int main(int argc, char** argv) {
   app.add_option("--conninfo", conninfo, "the PostgreSQL conninfo");
   app.add_option("--workers", workers, "worker threads")->check(CLI::Range(1, 64));
   app.add_option("--lease-ms", lease_ms, "lease of a claimed command")->check(CLI::Range(100, 600000));
+  int tag = 0;
+  app.add_option("--tag", tag,
+                 "a number for this process: on PostgreSQL its connections' application_name is "
+                 "cmdbus_fault_worker_<tag>");
   int ready_fd = -1;
   app.add_option("--ready-fd", ready_fd, "a pipe to write one byte to once SIGTERM stops this process cleanly");
   CLI11_PARSE(app, argc, argv);
@@ -51,7 +55,8 @@ int main(int argc, char** argv) {
   try {
     if (store == "postgres") {
 #if CMDBUS_DURABLE_WITH_POSTGRES
-      cmdbus::postgres::store db({.conninfo = conninfo, .pool_size = workers + 2});
+      cmdbus::postgres::store db({.conninfo = fmt::format("{} application_name=cmdbus_fault_worker_{}", conninfo, tag),
+                                  .pool_size = workers + 2});
       work(db, workers, lease_ms, signals);
 #else
       throw std::runtime_error("this build has no cmdbus::postgres");

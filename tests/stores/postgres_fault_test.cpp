@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "cmdbus/cmdbus.hpp"
+#include "pg_server_control.hpp"
 #include "postgres_support.hpp"
 
 namespace {
@@ -118,51 +119,7 @@ TEST_F(PostgresConcurrency, ADeadlockIsATransientErrorAndTheOtherCommandCommits)
 
 // ---- faults: the server goes away (run alone: it stops the shared test server) ---------------------------------
 
-/// Stops and starts the test server with pg_ctl, as the user that owns it; restarts it if a test left it stopped.
-class server_control {
- public:
-  server_control() {
-    for (const auto* name :
-         {"CMDBUS_TEST_PG_CTL", "CMDBUS_TEST_PG_DATA", "CMDBUS_TEST_PG_PORT", "CMDBUS_TEST_PG_SOCKDIR"}) {
-      const char* v = std::getenv(name);
-      if (v == nullptr || *v == '\0') {
-        missing_ = name;
-        return;
-      }
-    }
-    const char* log = std::getenv("CMDBUS_TEST_PG_LOG");
-    const std::string as_owner = ::geteuid() == 0 ? "runuser -u postgres -- " : "";
-    const std::string base = fmt::format("{}'{}' -D '{}' -w", as_owner, std::getenv("CMDBUS_TEST_PG_CTL"),
-                                         std::getenv("CMDBUS_TEST_PG_DATA"));
-    stop_ = base + " -m fast stop >/dev/null";
-    start_ = fmt::format("{} -l '{}' -o \"-p {} -k '{}' -c listen_addresses=127.0.0.1\" start >/dev/null", base,
-                         log != nullptr && *log != '\0' ? log : "/dev/null", std::getenv("CMDBUS_TEST_PG_PORT"),
-                         std::getenv("CMDBUS_TEST_PG_SOCKDIR"));
-  }
-  server_control(const server_control&) = delete;
-  server_control& operator=(const server_control&) = delete;
-  ~server_control() {
-    if (stopped_) {
-      start();
-    }
-  }
-  /// Empty, or the environment variable that is missing.
-  [[nodiscard]] const std::string& missing() const noexcept { return missing_; }
-  void stop() {
-    ASSERT_EQ(std::system(stop_.c_str()), 0) << stop_;
-    stopped_ = true;
-  }
-  void start() {
-    ASSERT_EQ(std::system(start_.c_str()), 0) << start_;
-    stopped_ = false;
-  }
-
- private:
-  std::string missing_;
-  std::string stop_;
-  std::string start_;
-  bool stopped_ = false;
-};
+using pg_test::server_control;
 
 struct Stop {
   static constexpr std::string_view command_name = "pg.stop";

@@ -25,7 +25,17 @@ const std::string no_worker = "a caller";
 
 durable_route::durable_route(std::string name, const durable_settings& settings, std::shared_ptr<queue> q,
                              worker_host& host)
-    : host_(&host), queue_(std::move(q)), name_(std::move(name)), settings_(settings) {
+    : host_(&host),
+      queue_(std::move(q)),
+      name_(std::move(name)),
+      settings_(settings),
+      dead_letters_(queue_, name_, [this] {
+        {
+          std::lock_guard lock(wake_mutex_);
+          ++posted_;  // a requeued row: this process's idle workers look now
+        }
+        wake_.notify_all();
+      }) {
   for (std::uint32_t i = 0; i < settings_.workers; ++i) {
     workers_.push_back(std::make_unique<worker>());
     workers_.back()->name = fmt::format("pid {} {}#{}", ::getpid(), name_, i);
@@ -34,6 +44,7 @@ durable_route::durable_route(std::string name, const durable_settings& settings,
 
 void durable_route::open() {
   poller_ = std::thread([this] { poll_outcomes(); });
+  listener_ = std::thread([this] { listen_for_news(); });
   if (settings_.start_workers && !workers_.empty()) {
     start_workers();
   }
@@ -217,7 +228,7 @@ void durable_route::record_remote_outcome(const claimed& row, const cmdbus::deta
     o.error_message = env.last_error->message();
   }
   try {
-    queue_->record_outcome(row.seq, wire::encode_outcome(o));
+    queue_->record_outcome(row.seq, name_, wire::encode_outcome(o));
   } catch (const std::exception& x) {
     spdlog::error(
         "cmdbus: route '{}': the outcome of command {} (row {}) could not be recorded for its caller in another "
@@ -264,22 +275,95 @@ bool durable_route::complete_from_row(cmdbus::detail::completion_base& c, const 
   return true;
 }
 
+void durable_route::listen_for_news() {
+  const std::string posted = "posted:" + name_;
+  const std::string outcome = "outcome:" + name_;
+  for (;;) {
+    std::unique_ptr<news> n;
+    bool failed = false;
+    try {
+      n = queue_->listen();
+    } catch (const std::exception& x) {
+      failed = true;
+      spdlog::warn(
+          "cmdbus: route '{}' cannot listen for news of other processes ({}); its idle workers look every {} ms, "
+          "and it tries again in a second",
+          name_, x.what(), settings_.poll_ms);
+    }
+    if (n == nullptr && !failed) {
+      return;  // the database sends no news (SQLite): the workers and the outcome reader poll
+    }
+    if (n != nullptr) {
+      {
+        std::lock_guard lock(news_mutex_);
+        if (news_leaves_) {
+          return;
+        }
+        news_ = n.get();
+      }
+      hearing_.store(true, std::memory_order_release);
+      try {
+        for (;;) {
+          const auto heard = n->wait(std::chrono::seconds{1});
+          {
+            std::lock_guard lock(news_mutex_);
+            if (news_leaves_) {
+              break;
+            }
+          }
+          const bool work = std::find(heard.begin(), heard.end(), posted) != heard.end();
+          const bool outcomes = std::find(heard.begin(), heard.end(), outcome) != heard.end();
+          if (work) {
+            {
+              std::lock_guard lock(wake_mutex_);
+              ++posted_;
+            }
+            wake_.notify_all();
+          }
+          if (outcomes) {
+            {
+              std::lock_guard lock(waiters_mutex_);
+              ++outcomes_heard_;
+            }
+            waiters_wake_.notify_all();
+          }
+        }
+      } catch (const std::exception& x) {
+        spdlog::warn("cmdbus: route '{}' stopped hearing news of other processes ({}); it listens again in a second",
+                     name_, x.what());
+      }
+      hearing_.store(false, std::memory_order_release);
+      std::lock_guard lock(news_mutex_);
+      news_ = nullptr;
+    }
+    std::unique_lock lock(news_mutex_);
+    if (news_wake_.wait_for(lock, std::chrono::seconds{1}, [&] { return news_leaves_; })) {
+      return;
+    }
+  }
+}
+
 void durable_route::poll_outcomes() {
   constexpr std::chrono::milliseconds shortest{2};
-  constexpr std::chrono::milliseconds longest{50};
   auto pause = shortest;
   std::uint64_t seen_added = 0;
+  std::uint64_t seen_heard = 0;
   std::vector<command_id> ids;
   for (;;) {
     {
       std::unique_lock lock(waiters_mutex_);
-      waiters_wake_.wait_for(lock, pause, [&] { return poller_leaves_ || waiters_added_ != seen_added; });
+      waiters_wake_.wait_for(
+          lock, pause, [&] { return poller_leaves_ || waiters_added_ != seen_added || outcomes_heard_ != seen_heard; });
       if (poller_leaves_) {
         return;
       }
+      // Hearing the news of outcomes, a read after the news suffices: the pause only covers news that got lost.
+      const std::chrono::milliseconds longest{hearing_.load(std::memory_order_acquire) ? 1000 : 50};
       if (waiters_added_ != seen_added) {
         seen_added = waiters_added_;
         pause = shortest;
+      } else if (outcomes_heard_ != seen_heard) {
+        seen_heard = outcomes_heard_;
       } else {
         pause = std::min(pause * 2, longest);
       }
@@ -396,8 +480,9 @@ void durable_route::run_claimed(worker& w, claimed& row) {
     case cmdbus::detail::run_outcome::kind::retry:
       return_waiter(env.id, env.completion, host_->info(env.type_index));
       try {
-        queue_->retry_at(row.seq, clock::now() + std::chrono::duration_cast<clock::duration>(outcome.delay),
-                         env.last_error != nullptr ? env.last_error->message() : std::string{}, w.name);
+        const auto now = clock::now();
+        queue_->retry_at(row.seq, now + std::chrono::duration_cast<clock::duration>(outcome.delay),
+                         env.last_error != nullptr ? env.last_error->message() : std::string{}, now, w.name);
       } catch (const std::exception& x) {
         spdlog::error("cmdbus: route '{}': the retry of row {} could not be scheduled ({}); its lease will expire",
                       name_, row.seq, x.what());
@@ -446,6 +531,17 @@ route_stop durable_route::stop(std::optional<clock::time_point> give_up_at) {
     waiters_wake_.notify_all();
     if (poller_.joinable()) {
       poller_.join();
+    }
+    {
+      std::lock_guard lock(news_mutex_);
+      news_leaves_ = true;
+      if (news_ != nullptr) {
+        news_->interrupt();
+      }
+    }
+    news_wake_.notify_all();
+    if (listener_.joinable()) {
+      listener_.join();
     }
     joined_ = true;
     std::unordered_map<command_id, waiter> left;
@@ -517,8 +613,9 @@ void durable_route::note_settled(const command_id& id, command_status status, co
                                  std::string_view error, bool requeued) noexcept {
   (void)token;
   (void)requeued;
-  if (status == command_status::succeeded && current_claim != nullptr && current_claim->id == id &&
-      current_claim->marked) {
+  if (status == command_status::dead ||  // dead_letters_.put() wrote the row, with the error's type and code
+      (status == command_status::succeeded && current_claim != nullptr && current_claim->id == id &&
+       current_claim->marked)) {
     std::lock_guard lock(waiters_mutex_);
     waiters_.erase(id);
     return;  // the inbox marked it in the command's own transaction

@@ -16,6 +16,7 @@
 #include "cmdbus/route_kind.hpp"
 #include "cmdbus/worker.hpp"
 #include "queue.hpp"
+#include "table_dead_letters.hpp"
 
 namespace cmdbus::durable::detail {
 
@@ -41,6 +42,8 @@ class durable_route final : public route {
   [[nodiscard]] bool shares_work_across_processes() const noexcept override { return true; }
   /// Starts the workers if they do not run yet (bus::run_workers); std::invalid_argument with `workers = 0`.
   void start_workers() override;
+  /// Its table's dead rows: every process with the route sees the same dead letters.
+  [[nodiscard]] route_dead_letters* dead_letters() noexcept override { return &dead_letters_; }
   command_id enqueue(cmdbus::detail::parcel& p, cmdbus::detail::partition key) override;
   [[nodiscard]] const std::string& name() const noexcept override { return name_; }
   [[nodiscard]] std::string_view kind() const noexcept override { return "durable"; }
@@ -85,6 +88,9 @@ class durable_route final : public route {
   /// For this process's callers whose commands another process runs: reads the ended rows of the waiting ids, with
   /// a growing pause (2 ms to 50 ms; back to 2 ms at each new waiter), and completes them from the recorded outcome.
   void poll_outcomes();
+  /// Where the database sends news (PostgreSQL): wakes this process's idle workers when another process posts to the
+  /// route, and the outcome reader when an outcome is recorded; reconnects every second while it cannot listen.
+  void listen_for_news();
   /// Completes `c` from the ended row `r`; false when the row's outcome is not there yet (try again later).
   bool complete_from_row(cmdbus::detail::completion_base& c, const message_info& info, const ended_row& r);
   /// Records the outcome of `env`'s run for a caller in another process (a wire outcome in the row).
@@ -96,6 +102,7 @@ class durable_route final : public route {
   std::shared_ptr<queue> queue_;
   std::string name_;
   durable_settings settings_;
+  table_dead_letters dead_letters_;
   std::atomic<bool> stopping_{false};
   std::atomic<clock::rep> give_up_at_{clock::duration::max().count()};
   std::mutex wake_mutex_;
@@ -108,7 +115,14 @@ class durable_route final : public route {
   std::condition_variable waiters_wake_;            // under waiters_mutex_: a new waiter, or the route stops
   std::uint64_t waiters_added_ = 0;                 // under waiters_mutex_
   bool poller_leaves_ = false;                      // under waiters_mutex_
+  std::uint64_t outcomes_heard_ = 0;                // under waiters_mutex_: news of recorded outcomes
   std::thread poller_;
+  std::mutex news_mutex_;
+  std::condition_variable news_wake_;
+  news* news_ = nullptr;              // under news_mutex_: the connected listener, interrupted at stop
+  bool news_leaves_ = false;          // under news_mutex_
+  std::atomic<bool> hearing_{false};  // a listener is connected: the outcome reader can pause longer
+  std::thread listener_;
   std::mutex stop_mutex_;
   bool joined_ = false;
   bool started_ = false;  // under stop_mutex_: the worker threads were started

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -10,6 +11,7 @@
 
 #include "cmdbus/command_status.hpp"
 #include "cmdbus/context.hpp"
+#include "cmdbus/dead_letters.hpp"
 #include "cmdbus/id.hpp"
 
 namespace cmdbus::durable::detail {
@@ -52,6 +54,21 @@ struct counts {
   std::uint64_t dead = 0;
 };
 
+/// News from other processes about a route's table (PostgreSQL LISTEN/NOTIFY): "posted:<route>" (a command to
+/// claim), "outcome:<route>" (an outcome recorded for a caller). A hint to look now; a bounded poll still runs, since
+/// news sent while the listener reconnects is not seen.
+class news {
+ public:
+  news() = default;
+  news(const news&) = delete;
+  news& operator=(const news&) = delete;
+  virtual ~news() = default;
+  /// Waits up to `timeout` (or until interrupt()); what came, oldest first. Throws when the connection broke.
+  [[nodiscard]] virtual std::vector<std::string> wait(std::chrono::milliseconds timeout) = 0;
+  /// Makes a wait() on another thread return now. Thread-safe.
+  virtual void interrupt() noexcept = 0;
+};
+
 class queue {
  public:
   queue() = default;
@@ -73,13 +90,29 @@ class queue {
   /// holds it now. Commits.
   virtual void set_state(const command_id& id, command_status status, std::string_view error, clock::time_point now,
                          std::string_view worker) = 0;
-  /// The claimed row `seq`, if `worker` still holds it, runs again from `due` on (pending). Commits.
-  virtual void retry_at(std::int64_t seq, clock::time_point due, std::string_view error, std::string_view worker) = 0;
-  /// The claimed row `seq` cannot become a command here: dead, with `reason`. Commits.
+  /// The claimed row `seq`, if `worker` still holds it, runs again from `due` on (pending), its failure at `now`
+  /// noted (error, first and last failure, worker). Commits.
+  virtual void retry_at(std::int64_t seq, clock::time_point due, std::string_view error, clock::time_point now,
+                        std::string_view worker) = 0;
+  /// The row of `letter.id` (if `worker` or nobody holds it) ends dead with the letter's error (code, type, message),
+  /// failed at `now` by `worker`. Commits.
+  virtual void bury(const dead_letter& letter, clock::time_point now, std::string_view worker) = 0;
+  /// The claimed row `seq` cannot become a command here: dead, with `reason` (error type cmdbus::unreadable). Commits.
   virtual void bury_unreadable(std::int64_t seq, std::string_view reason, clock::time_point now,
                                std::string_view worker) = 0;
+  /// The dead rows of `route` as dead letters, oldest first; only the one of `id` when given.
+  [[nodiscard]] virtual std::vector<dead_letter> dead(std::string_view route, const command_id* id) = 0;
+  [[nodiscard]] virtual std::size_t count_dead(std::string_view route) = 0;
+  /// The dead row `id` of `route` is pending again from `now` on, at the back of its key's line (a new seq), attempts
+  /// afresh, its failure history kept, its requeues counted. False if `route` has no dead row `id`. Commits.
+  virtual bool requeue_dead(std::string_view route, const command_id& id, clock::time_point now) = 0;
+  /// Deletes the dead row `id` of `route`; false if there is none. Commits.
+  virtual bool discard_dead(std::string_view route, const command_id& id) = 0;
   /// Records the outcome (a wire outcome's JSON) of the ended row `seq` for a caller waiting in another process.
-  virtual void record_outcome(std::int64_t seq, std::string_view outcome) = 0;
+  virtual void record_outcome(std::int64_t seq, std::string_view route, std::string_view outcome) = 0;
+  /// A listener for news of the table's routes (connects now; throws if it cannot), or null where the database
+  /// sends none (SQLite: the workers poll every poll_ms).
+  [[nodiscard]] virtual std::unique_ptr<news> listen() = 0;
   /// Of the rows `ids`, those that have ended.
   [[nodiscard]] virtual std::vector<ended_row> ended(const std::vector<command_id>& ids) = 0;
   [[nodiscard]] virtual std::optional<command_state> status(const command_id& id) = 0;

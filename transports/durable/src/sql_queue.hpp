@@ -12,6 +12,9 @@
 //     static constexpr char list_open, list_close;    // around a list parameter's comma-separated items
 //     static constexpr std::string_view has_column;   // 1 if cmdbus_queue has the column named $1, else 0
 //     static constexpr std::string_view seq_column;   // the claim order: an integer key the database assigns
+//     static constexpr std::string_view next_seq;     // "seq = <a seq after every row's>" in an UPDATE
+//     static constexpr std::string_view notify;       // a statement sending news $1 to listeners; "" for none
+//     static std::unique_ptr<news> listen(store&);    // a listener for that news, or null
 //   };
 #pragma once
 
@@ -19,6 +22,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -45,7 +49,10 @@ class sql_queue final : public queue {
     store.with_connection([](connection& c) {
       for (const auto& [column, type] :
            {std::pair<std::string_view, std::string_view>{"awaited", "INTEGER NOT NULL DEFAULT 0"},
-            {"outcome", "TEXT"}}) {
+            {"outcome", "TEXT"},
+            {"error_code", "TEXT"},
+            {"error_type", "TEXT"},
+            {"requeues", "INTEGER NOT NULL DEFAULT 0"}}) {
         if (c.template query_one<std::int64_t>(Dialect::has_column, column).value_or(0) == 0) {
           c.exec_script(fmt::format("ALTER TABLE cmdbus_queue ADD COLUMN {} {}", column, type));
         }
@@ -70,12 +77,15 @@ CREATE TABLE IF NOT EXISTS cmdbus_queue (
   created_at       BIGINT NOT NULL,
   updated_at       BIGINT NOT NULL,
   envelope         TEXT NOT NULL,
+  error_code       TEXT,
+  error_type       TEXT,
   error_message    TEXT,
   first_failure_at BIGINT,
   last_failure_at  BIGINT,
   failed_by        TEXT,
   awaited          INTEGER NOT NULL DEFAULT 0,
-  outcome          TEXT
+  outcome          TEXT,
+  requeues         INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS cmdbus_queue_claim ON cmdbus_queue (route, state, seq);
 CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_key, state, seq)
@@ -94,6 +104,7 @@ CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_ke
           "available_at = excluded.available_at, updated_at = excluded.updated_at, envelope = excluded.envelope, "
           "lease_owner = NULL, lease_until = NULL, awaited = excluded.awaited, outcome = NULL",
           r.id.to_string(), r.route, r.command, *r.partition_key, at, r.envelope, r.awaited ? 1 : 0);
+      announce(c, "posted:", r.route);  // in the same transaction: heard at its COMMIT, never after a ROLLBACK
     };
     if (connection* outer = ctx != nullptr ? store_->transaction_of(*ctx) : nullptr) {
       put(*outer);  // the outbox: committed, or rolled back, with the handler that posted it
@@ -167,12 +178,24 @@ CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_ke
     });
   }
 
-  void retry_at(std::int64_t seq, clock::time_point due, std::string_view error, std::string_view worker) override {
+  void retry_at(std::int64_t seq, clock::time_point due, std::string_view error, clock::time_point now,
+                std::string_view worker) override {
     store_->with_connection([&](connection& c) {
       c.execute(
           "UPDATE cmdbus_queue SET state = 'pending', available_at = $1, lease_owner = NULL, lease_until = NULL, "
-          "error_message = $2 WHERE seq = $3 AND lease_owner = $4",
-          wire::micros(due), error, seq, worker);
+          "updated_at = $2, error_message = $3, first_failure_at = coalesce(first_failure_at, $2), "
+          "last_failure_at = $2, failed_by = $4 WHERE seq = $5 AND lease_owner = $4",
+          wire::micros(due), wire::micros(now), error, worker, seq);
+    });
+  }
+
+  void bury(const dead_letter& letter, clock::time_point now, std::string_view worker) override {
+    store_->with_connection([&](connection& c) {
+      c.execute(
+          "UPDATE cmdbus_queue SET state = 'dead', updated_at = $1, lease_owner = NULL, lease_until = NULL, "
+          "error_code = $2, error_type = $3, error_message = $4, first_failure_at = coalesce(first_failure_at, $1), "
+          "last_failure_at = $1, failed_by = $5 WHERE id = $6 AND (lease_owner = $5 OR lease_owner IS NULL)",
+          wire::micros(now), to_string(letter.code), letter.error_type, letter.error, worker, letter.id.to_string());
     });
   }
 
@@ -181,16 +204,88 @@ CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_ke
     store_->with_connection([&](connection& c) {
       c.execute(
           "UPDATE cmdbus_queue SET state = 'dead', updated_at = $1, lease_owner = NULL, lease_until = NULL, "
-          "error_message = $2, first_failure_at = coalesce(first_failure_at, $1), last_failure_at = $1, "
-          "failed_by = $3 WHERE seq = $4",
+          "error_code = 'fatal', error_type = 'cmdbus::unreadable', error_message = $2, "
+          "first_failure_at = coalesce(first_failure_at, $1), last_failure_at = $1, failed_by = $3 WHERE seq = $4",
           wire::micros(now), reason, worker, seq);
     });
   }
 
-  void record_outcome(std::int64_t seq, std::string_view outcome) override {
-    store_->with_connection(
-        [&](connection& c) { c.execute("UPDATE cmdbus_queue SET outcome = $1 WHERE seq = $2", outcome, seq); });
+  [[nodiscard]] std::vector<dead_letter> dead(std::string_view route, const command_id* id) override {
+    std::vector<dead_letter> out;
+    const auto read = [&](const row& r) {
+      dead_letter d;
+      d.id = command_id::parse(r.get_text(0)).value_or(command_id{});
+      d.command = r.template get<std::string>(1);
+      d.route = r.template get<std::string>(2);
+      if (!r.is_null(3)) {
+        d.partition_key = r.template get<std::string>(3);
+      }
+      const auto parsed = wire::parse_envelope(r.get_text(4));  // an unreadable one is its own correlation
+      d.correlation_id = parsed && !parsed->correlation_id.is_nil() ? parsed->correlation_id : d.id;
+      d.code = code_named(r.get_text(5));
+      d.error_type = r.template get<std::string>(6);
+      d.error = r.template get<std::string>(7);
+      d.attempts = r.template get<std::uint32_t>(8);
+      d.first_attempt = wire::from_micros(r.template get<std::int64_t>(9));
+      d.last_attempt = wire::from_micros(r.template get<std::int64_t>(10));
+      d.failed_by = r.template get<std::string>(11);
+      out.push_back(std::move(d));
+    };
+    const std::string_view columns =
+        "SELECT id, command, route, partition_key, envelope, coalesce(error_code, 'fatal'), coalesce(error_type, ''), "
+        "coalesce(error_message, ''), attempts, coalesce(first_failure_at, 0), coalesce(last_failure_at, 0), "
+        "coalesce(failed_by, '') FROM cmdbus_queue WHERE route = $1 AND state = 'dead'";
+    store_->with_connection([&](connection& c) {
+      if (id != nullptr) {
+        c.query(fmt::format("{} AND id = $2", columns), read, route, id->to_string());
+      } else {
+        c.query(fmt::format("{} ORDER BY seq", columns), read, route);
+      }
+    });
+    return out;
   }
+
+  [[nodiscard]] std::size_t count_dead(std::string_view route) override {
+    std::size_t n = 0;
+    store_->with_connection([&](connection& c) {
+      n = c.template query_one<std::uint64_t>("SELECT count(*) FROM cmdbus_queue WHERE route = $1 AND state = 'dead'",
+                                              route)
+              .value_or(0);
+    });
+    return n;
+  }
+
+  bool requeue_dead(std::string_view route, const command_id& id, clock::time_point now) override {
+    bool found = false;
+    store_->with_connection([&](connection& c) {
+      c.query(
+          fmt::format("UPDATE cmdbus_queue SET {}, state = 'pending', attempts = 0, available_at = $1, "
+                      "updated_at = $1, lease_owner = NULL, lease_until = NULL, awaited = 0, outcome = NULL, "
+                      "requeues = requeues + 1 WHERE route = $2 AND id = $3 AND state = 'dead' RETURNING seq",
+                      Dialect::next_seq),
+          [&](const row&) { found = true; }, wire::micros(now), route, id.to_string());
+    });
+    return found;
+  }
+
+  bool discard_dead(std::string_view route, const command_id& id) override {
+    bool found = false;
+    store_->with_connection([&](connection& c) {
+      c.query(
+          "DELETE FROM cmdbus_queue WHERE route = $1 AND id = $2 AND state = 'dead' RETURNING seq",
+          [&](const row&) { found = true; }, route, id.to_string());
+    });
+    return found;
+  }
+
+  void record_outcome(std::int64_t seq, std::string_view route, std::string_view outcome) override {
+    store_->with_connection([&](connection& c) {
+      c.execute("UPDATE cmdbus_queue SET outcome = $1 WHERE seq = $2", outcome, seq);
+      announce(c, "outcome:", route);  // after the outcome's commit: a caller that hears it finds it
+    });
+  }
+
+  [[nodiscard]] std::unique_ptr<news> listen() override { return Dialect::listen(*store_); }
 
   [[nodiscard]] std::vector<ended_row> ended(const std::vector<command_id>& ids) override {
     std::vector<ended_row> out;
@@ -263,6 +358,15 @@ CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_ke
       list.back() = Dialect::list_close;
     }
     return list;
+  }
+
+  /// Sends `what` + `route` to the listeners of the table, if the database has any (at the transaction's COMMIT).
+  static void announce(connection& c, std::string_view what, std::string_view route) {
+    if constexpr (!Dialect::notify.empty()) {
+      std::string text(what);
+      text += route;
+      c.execute(Dialect::notify, text);
+    }
   }
 
   /// Runs `f` in Dialect::begin ... COMMIT on a pooled connection; rolled back if it throws.

@@ -2,6 +2,7 @@
 // BEGIN IMMEDIATE on a pooled connection, and a busy database waits up to the store's busy_timeout.
 #pragma once
 
+#include <memory>
 #include <string_view>
 
 #include "cmdbus/sqlite/store.hpp"
@@ -16,10 +17,14 @@ struct sqlite_dialect {
   static constexpr std::string_view begin = "BEGIN IMMEDIATE";
   static constexpr std::string_view skip_locked = "";  // one writer: nothing to skip
   static constexpr std::string_view seq_column = "INTEGER PRIMARY KEY";
+  static constexpr std::string_view next_seq =
+      "seq = (SELECT max(seq) + 1 FROM cmdbus_queue)";  // a requeue goes to the back of its key's line
   static constexpr std::string_view seqs_in = "seq IN (SELECT value FROM json_each($2))";
   static constexpr std::string_view ids_in = "id IN (SELECT value FROM json_each($1))";
   static constexpr std::string_view has_column =
       "SELECT count(*) FROM pragma_table_info('cmdbus_queue') WHERE name = $1";
+  static constexpr std::string_view notify = "";  // no news between processes: idle workers poll every poll_ms
+  static std::unique_ptr<news> listen(store&) { return nullptr; }
   static constexpr char list_open = '[';  // a JSON array for json_each: [1,2,3], ["a","b"]
   static constexpr char list_close = ']';
 };

@@ -17,6 +17,7 @@
 #include "cmdbus/cmdbus.hpp"
 #include "cmdbus/durable.hpp"
 #include "cmdbus/sqlite/store.hpp"
+#include "cmdbus/wire/envelope.hpp"
 #include "cmdbus/wire/json_codec.hpp"
 #include "test_commands.hpp"
 
@@ -624,6 +625,98 @@ TEST(DurableRoute, AResultWithoutACodecDoesNotComeBackFromAnotherBusButTheComman
   EXPECT_EQ(row_state(m.db, r.error().id()), "succeeded");
   // In the process that runs it, the same call gets its result as always.
   EXPECT_EQ(worker.execute(durable_test::Tally{"jo"}), (std::vector<int>{1, 2, 3}));
+}
+
+TEST(DurableRoute, DeadLettersAreDeadRowsThatAnotherBusListsInspectsRequeuesAndDiscards) {
+  migrated_store m;
+  std::atomic<bool> refuse{true};
+  std::atomic<int> applied{0};
+  const auto banking = [&](cmdbus::sqlite::store& db, const std::string& extra) {
+    cmdbus::bus_builder b;
+    b.route_kind(cmdbus::durable::kind(db));
+    b.handle<Deposit>([&](const Deposit& d) -> long {
+      if (d.amount < 0 && refuse) {
+        throw durable_test::overdrawn("account " + d.account + " cannot go below zero");
+      }
+      ++applied;
+      return d.amount;
+    });
+    b.config_text(durable_config(2, extra), "app.toml");
+    return b;
+  };
+  cmdbus::bus operator_bus{banking(m.db, "start_workers = false\n")};  // runs nothing: it only looks
+  cmdbus::sqlite::store other({.path = m.tmp.path()});
+  cmdbus::bus worker{banking(other, "")};
+  cmdbus::dispatch_options traced;
+  traced.correlation_id = cmdbus::command_id::generate();
+  const auto kim = worker.post(Deposit{"kim", -1, 1}, traced);
+  const auto kim_next = worker.post(Deposit{"kim", 3, 2});  // its key goes on past a dead letter
+  const auto lou = worker.post(Deposit{"lou", -2, 1});
+  ASSERT_TRUE(
+      eventually([&] { return operator_bus.dead_letters().size() == 2 && row_state(m.db, kim_next) == "succeeded"; }));
+
+  const auto letters = operator_bus.dead_letters().list();
+  ASSERT_EQ(letters.size(), 2U);
+  EXPECT_EQ(letters[0].id, kim) << "oldest first";
+  EXPECT_EQ(letters[1].id, lou);
+  const auto& d = letters[0];
+  EXPECT_EQ(d.command, "bank.deposit");
+  EXPECT_EQ(d.route, "transfers");
+  EXPECT_EQ(d.partition_key, "kim");
+  EXPECT_EQ(d.correlation_id, traced.correlation_id);
+  EXPECT_EQ(letters[1].correlation_id, lou) << "a command without one is its own correlation";
+  EXPECT_EQ(d.code, cmdbus::error_code::rejected);
+  EXPECT_EQ(d.error_type, "durable_test::overdrawn");
+  EXPECT_EQ(d.error, "account kim cannot go below zero");
+  EXPECT_EQ(d.attempts, 1U);
+  EXPECT_EQ(d.failed_by.rfind("pid ", 0), 0U) << d.failed_by;
+  EXPECT_NE(d.failed_by.find("transfers#"), std::string::npos) << d.failed_by;
+  EXPECT_GT(d.first_attempt, cmdbus::clock::time_point{});
+  EXPECT_LE(d.first_attempt, d.last_attempt);
+  const auto seen = worker.dead_letters().inspect(kim);  // the same letter from the bus that ran it
+  ASSERT_TRUE(seen);
+  EXPECT_EQ(seen->error, d.error);
+  EXPECT_EQ(seen->failed_by, d.failed_by);
+  EXPECT_FALSE(operator_bus.dead_letters().inspect(kim_next)) << "a succeeded command is no dead letter";
+  EXPECT_EQ(operator_bus.status(kim)->status, cmdbus::command_status::dead);
+
+  // Requeued from the operator's bus, the worker's bus runs it: same row, same id, its history kept.
+  refuse = false;
+  EXPECT_TRUE(operator_bus.dead_letters().requeue(kim));
+  ASSERT_TRUE(eventually([&] { return row_state(m.db, kim) == "succeeded"; })) << row_state(m.db, kim);
+  EXPECT_EQ(applied.load(), 2);
+  std::int64_t requeues = 0, first_failure = 0, kim_seq = 0, kim_next_seq = 0, rows = 0;
+  std::string correlation;
+  m.db.with_connection([&](cmdbus::sqlite::connection& c) {
+    const auto one = [&](const std::string& sql, const cmdbus::command_id& id) {
+      return c.query_one<std::int64_t>(sql, id.to_string()).value();
+    };
+    requeues = one("SELECT requeues FROM cmdbus_queue WHERE id = ?", kim);
+    first_failure = one("SELECT first_failure_at FROM cmdbus_queue WHERE id = ?", kim);
+    kim_seq = one("SELECT seq FROM cmdbus_queue WHERE id = ?", kim);
+    kim_next_seq = one("SELECT seq FROM cmdbus_queue WHERE id = ?", kim_next);
+    rows = one("SELECT count(*) FROM cmdbus_queue WHERE id = ?", kim);
+    correlation = c.query_one<std::string>(
+                       "SELECT json_extract(envelope, '$.correlation_id') FROM cmdbus_queue "
+                       "WHERE id = ?",
+                       kim.to_string())
+                      .value_or("");
+  });
+  EXPECT_EQ(rows, 1);
+  EXPECT_EQ(requeues, 1);
+  EXPECT_EQ(first_failure, cmdbus::wire::micros(d.first_attempt)) << "the first failure is history, kept";
+  EXPECT_GT(kim_seq, kim_next_seq) << "a requeue goes to the back of its key's line";
+  EXPECT_EQ(correlation, traced.correlation_id.to_string());
+  EXPECT_EQ(operator_bus.dead_letters().size(), 1U);
+
+  // Discarded: the row is gone for every bus; a second discard or a requeue finds nothing.
+  EXPECT_TRUE(operator_bus.dead_letters().discard(lou));
+  EXPECT_EQ(row_state(m.db, lou), "none");
+  EXPECT_EQ(worker.dead_letters().size(), 0U);
+  EXPECT_FALSE(worker.dead_letters().discard(lou));
+  EXPECT_FALSE(worker.dead_letters().requeue(lou));
+  EXPECT_FALSE(worker.dead_letters().requeue(kim_next)) << "only a dead row is requeued";
+  EXPECT_EQ(row_state(m.db, kim_next), "succeeded");
 }
 
 }  // namespace

@@ -25,8 +25,9 @@ using namespace std::chrono_literals;
 using durable_test::Deposit;
 namespace pg = cmdbus::postgres;
 
-std::string config(int workers, const std::string& extra = "") {
-  return "[routes.transfers]\nkind = \"durable\"\nworkers = " + std::to_string(workers) + "\npoll_ms = 20\n" + extra +
+std::string config(int workers, const std::string& extra = "", int poll_ms = 20) {
+  return "[routes.transfers]\nkind = \"durable\"\nworkers = " + std::to_string(workers) +
+         "\npoll_ms = " + std::to_string(poll_ms) + "\n" + extra +
          "[commands]\n\"bank.deposit\" = \"transfers\"\n\"bank.open\" = \"sync\"\n";
 }
 
@@ -63,13 +64,13 @@ class DurablePostgres : public pg_test::Postgres {
 
   /// A bus on `db` whose Deposit handler appends (command id, account, seq) to `ledger` in its unit of work, with
   /// the inbox; a negative amount is refused.
-  cmdbus::bus_builder builder(pg::store& db, int workers, const std::string& extra = "") {
+  cmdbus::bus_builder builder(pg::store& db, int workers, const std::string& extra = "", int poll_ms = 20) {
     cmdbus::bus_builder b;
     b.route_kind(cmdbus::durable::kind(db));
     b.use(db.unit_of_work());
     b.use(cmdbus::durable::inbox(db));
     b.handle<Deposit>([this](const Deposit& d, cmdbus::context& ctx) -> long {
-      if (d.amount < 0) {
+      if (d.amount < 0 && refuse_overdrafts_) {
         throw durable_test::overdrawn("account " + d.account + " cannot go below zero");
       }
       note_running(d.account, +1);
@@ -85,7 +86,7 @@ class DurablePostgres : public pg_test::Postgres {
         throw std::runtime_error("opening " + o.account + " failed after it posted its deposit");
       }
     });
-    b.config_text(config(workers, extra), "app.toml");
+    b.config_text(config(workers, extra, poll_ms), "app.toml");
     return b;
   }
 
@@ -108,6 +109,7 @@ class DurablePostgres : public pg_test::Postgres {
   std::mutex m_;
   std::map<std::string, int> running_;
   std::atomic<bool> overlapped_{false};
+  std::atomic<bool> refuse_overdrafts_{true};
 };
 
 TEST_F(DurablePostgres, APostIsACommittedRowAndExecuteGetsTheResultOrTheOriginalError) {
@@ -245,6 +247,52 @@ TEST_F(DurablePostgres, ExecuteGetsTheResultOrTheErrorOfACommandAnotherBusRan) {
   EXPECT_THROW((void)poster.execute(Deposit{"kai", -1, 4}), cmdbus::remote_error);
   EXPECT_EQ(row_state(r.error().id()), "failed");
   EXPECT_EQ(read(*db_, "SELECT count(*) FROM ledger"), 2);
+}
+
+TEST_F(DurablePostgres, DeadLettersAreDeadRowsThatAnotherBusListsRequeuesAndDiscards) {
+  cmdbus::bus operator_bus{builder(*db_, 2, "start_workers = false\n")};
+  pg::store other(schema_->options(4));
+  cmdbus::bus worker{builder(other, 2)};
+  const auto kim = worker.post(Deposit{"kim", -1, 1});
+  const auto lou = worker.post(Deposit{"lou", -2, 1});
+  ASSERT_TRUE(eventually([&] { return operator_bus.dead_letters().size() == 2; }));
+  const auto letters = operator_bus.dead_letters().list();
+  ASSERT_EQ(letters.size(), 2U);
+  EXPECT_EQ(letters[0].id, kim);
+  EXPECT_EQ(letters[0].error_type, "durable_test::overdrawn");
+  EXPECT_EQ(letters[0].error, "account kim cannot go below zero");
+  EXPECT_EQ(letters[0].code, cmdbus::error_code::rejected);
+  EXPECT_EQ(letters[0].partition_key, "kim");
+  EXPECT_NE(letters[0].failed_by.find("transfers#"), std::string::npos) << letters[0].failed_by;
+  EXPECT_LE(letters[0].first_attempt, letters[0].last_attempt);
+
+  refuse_overdrafts_ = false;
+  EXPECT_TRUE(operator_bus.dead_letters().requeue(kim));
+  ASSERT_TRUE(eventually([&] { return row_state(kim) == "succeeded"; })) << row_state(kim);
+  std::int64_t requeues = 0, lines = 0;
+  db_->with_connection([&](pg::connection& c) {
+    requeues = c.query_one<std::int64_t>("SELECT requeues FROM cmdbus_queue WHERE id = $1", kim.to_string()).value();
+    lines = c.query_one<std::int64_t>("SELECT count(*) FROM ledger WHERE command_id = $1", kim.to_string()).value();
+  });
+  EXPECT_EQ(requeues, 1);
+  EXPECT_EQ(lines, 1) << "the requeued command ran once, under its id";
+  EXPECT_TRUE(operator_bus.dead_letters().discard(lou));
+  EXPECT_EQ(row_state(lou), "none");
+  EXPECT_EQ(worker.dead_letters().size(), 0U);
+  EXPECT_FALSE(worker.dead_letters().requeue(lou));
+}
+
+TEST_F(DurablePostgres, AnIdleWorkerHearsAPostOfAnotherProcessAtOnceInsteadOfAtItsNextPoll) {
+  // The worker's bus looks for work once a minute; only the news of the post (LISTEN/NOTIFY) can wake it sooner.
+  pg::store other(schema_->options(4));
+  cmdbus::bus worker{builder(other, 1, "", 60'000)};
+  cmdbus::bus poster{builder(*db_, 1, "start_workers = false\n")};
+  std::this_thread::sleep_for(300ms);  // the worker's first look found nothing; it sleeps now
+  const auto first = poster.post(Deposit{"nia", 1, 1});
+  ASSERT_TRUE(eventually([&] { return row_state(first) == "succeeded"; })) << row_state(first);
+  const auto second = poster.post(Deposit{"nia", 2, 2});
+  ASSERT_TRUE(eventually([&] { return row_state(second) == "succeeded"; })) << row_state(second);
+  EXPECT_EQ(poster.execute(Deposit{"nia", 4, 3}), 8) << "the outcome came back from the other bus";
 }
 
 }  // namespace
