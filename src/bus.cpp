@@ -405,6 +405,16 @@ void bus::bury(std::unique_ptr<detail::envelope> e) noexcept {
   }
 }
 
+void bus::after_commit_of(detail::envelope& e, std::vector<detail::pending_event> events) noexcept {
+  if (events.empty()) {
+    return;
+  }
+  context ctx(*this, *e.target->info, nullptr, e.options.get());
+  ctx.assign_id(e.id);
+  ctx.run_on_worker(e.attempts > 0 ? e.attempts - 1 : 0);
+  after_commit(ctx, std::move(events));
+}
+
 void bus::abandon(std::unique_ptr<detail::envelope> e, std::string_view route) noexcept {
   std::exception_ptr why;
   try {
@@ -665,6 +675,10 @@ const message_info& worker_host::info(std::uint32_t type_index) const noexcept {
 
 std::unique_ptr<detail::envelope> worker_host::unpack(detail::parcel& p, std::exception_ptr failure) noexcept {
   return bus_->unpack(p, std::move(failure));
+}
+
+void worker_host::after_commit(detail::envelope& e, std::vector<detail::pending_event> events) noexcept {
+  bus_->after_commit_of(e, std::move(events));
 }
 
 void worker_host::bury(std::unique_ptr<detail::envelope> e) noexcept {

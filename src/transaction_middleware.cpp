@@ -22,7 +22,42 @@ transaction_middleware::transaction* transaction_middleware::open_transaction(co
       return static_cast<transaction*>(uow);
     }
   }
+  if (auto* uow = detail::ambient_unit_of_work; uow != nullptr && uow->store_identity() == store_) {
+    return static_cast<transaction*>(uow);  // a worker's batch
+  }
   return nullptr;
+}
+
+std::unique_ptr<transaction_middleware::batch> transaction_middleware::begin_batch() {
+  return std::unique_ptr<batch>(new batch(*this, begin(false)));
+}
+
+transaction_middleware::batch::batch(transaction_middleware& owner, std::unique_ptr<transaction> tx) noexcept
+    : owner_(&owner), tx_(std::move(tx)), previous_(detail::ambient_unit_of_work) {
+  detail::ambient_unit_of_work = tx_.get();
+}
+
+void transaction_middleware::batch::leave() noexcept {
+  detail::ambient_unit_of_work = previous_;
+  done_ = true;
+}
+
+transaction_middleware::batch::~batch() {
+  if (!done_) {
+    leave();
+    owner_->rollback(*tx_);
+  }
+}
+
+void transaction_middleware::batch::commit() {
+  leave();
+  try {
+    owner_->commit(*tx_);
+  } catch (...) {
+    owner_->rollback(*tx_);
+    throw;
+  }
+  (void)owner_->committed();
 }
 
 void transaction_middleware::run_root(context& ctx, bool read_only, const next_step& next) {

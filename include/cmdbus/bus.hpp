@@ -454,6 +454,9 @@ class bus {
   detail::run_outcome on_failed(detail::envelope& e, const context& ctx, std::exception_ptr failure) noexcept;
   /// Failed for good with nobody waiting: a dead letter, logged and counted.
   void bury(std::unique_ptr<detail::envelope> e) noexcept;
+  /// After a worker's batch committed: the after-commit subscribers see the events of `e`'s run, with a context
+  /// like the one it ran in (its id, options, attempt).
+  void after_commit_of(detail::envelope& e, std::vector<detail::pending_event> events) noexcept;
   /// Not run because the bus stopped: the waiting caller gets stopping_error, or it becomes a dead letter.
   void abandon(std::unique_ptr<detail::envelope> e, std::string_view route) noexcept;
   /// A dead letter back on its route; `e` is left as it was if the route refuses it.

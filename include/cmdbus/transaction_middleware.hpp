@@ -20,9 +20,11 @@
 // Contains: `transaction_middleware`.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cmdbus/middleware.hpp"
 #include "cmdbus/unit_of_work.hpp"
@@ -46,6 +48,39 @@ class transaction_middleware : public middleware {
   };
 
   using transaction_type = transaction;
+
+  /// Several commands in one transaction of this store, for a route's workers (a durable route's batch). From
+  /// begin_batch() until commit() or destruction (a rollback), it is the calling thread's ambient unit of work: each
+  /// command run on this thread meanwhile joins it under a savepoint of its own, so that a failure undoes only that
+  /// command. The events of after-commit subscribers stay in the batch: take each command's with take_events()
+  /// after it ran, and hand them on (worker_host::after_commit) once commit() has returned.
+  class batch {
+   public:
+    batch(const batch&) = delete;
+    batch& operator=(const batch&) = delete;
+    /// Rolls back unless committed.
+    ~batch();
+    /// A position in the batch's events, taken before a command runs.
+    [[nodiscard]] std::size_t mark() const noexcept { return tx_->mark(); }
+    /// The events deferred since `m`: those of the command that ran since.
+    [[nodiscard]] std::vector<detail::pending_event> take_events(std::size_t m) { return tx_->take_after(m); }
+    /// Commits (throws if the database refuses: nothing of the batch happened) and advances the store's read-model
+    /// version. The thread has no ambient unit of work afterwards, either way.
+    void commit();
+
+   private:
+    friend class transaction_middleware;
+    batch(transaction_middleware& owner, std::unique_ptr<transaction> tx) noexcept;
+    void leave() noexcept;
+
+    transaction_middleware* owner_;
+    std::unique_ptr<transaction> tx_;
+    unit_of_work* previous_;
+    bool done_ = false;
+  };
+  /// Begins a write transaction (throws like a command's would: busy, connection lost) as this thread's ambient
+  /// unit of work. One batch per thread at a time.
+  [[nodiscard]] std::unique_ptr<batch> begin_batch();
 
  protected:
   /// `store` identifies the store instance (its transactions say so in store_identity()).

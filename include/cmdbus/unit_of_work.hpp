@@ -2,7 +2,8 @@
 //
 // A store's unit-of-work middleware opens a transaction, attaches it to the context, runs the handler and the
 // projections inside it, commits, and only then lets after-commit subscribers see the command's events. A command
-// dispatched from inside a handler joins the open unit of work (a store makes that a savepoint).
+// dispatched from inside a handler joins the open unit of work (a store makes that a savepoint). A route's worker may
+// run several commands in one (transaction_middleware::batch): each joins it under a savepoint of its own.
 //
 //   b.use(store.unit_of_work());                                   // cmdbus::sqlite / cmdbus::postgres
 //   b.project<Transferred>([](const Transferred& e, cmdbus::context& ctx) { /* same transaction */ });
@@ -12,6 +13,7 @@
 #pragma once
 
 #include <cstddef>
+#include <iterator>
 #include <vector>
 
 #include "cmdbus/context.hpp"
@@ -40,9 +42,25 @@ class unit_of_work {
   }
   /// The deferred events, once the transaction has committed.
   [[nodiscard]] std::vector<detail::pending_event> take_deferred() noexcept { return std::move(deferred_); }
+  /// The events deferred after `m` (one command's, in a batch of several), taken out.
+  [[nodiscard]] std::vector<detail::pending_event> take_after(std::size_t m) {
+    std::vector<detail::pending_event> out;
+    if (m < deferred_.size()) {
+      out.assign(std::make_move_iterator(deferred_.begin() + static_cast<std::ptrdiff_t>(m)),
+                 std::make_move_iterator(deferred_.end()));
+      deferred_.erase(deferred_.begin() + static_cast<std::ptrdiff_t>(m), deferred_.end());
+    }
+    return out;
+  }
 
  private:
   std::vector<detail::pending_event> deferred_;
 };
+
+namespace detail {
+/// The unit of work a route's worker opened around several commands on this thread (transaction_middleware::batch):
+/// a command with no unit of work of that store up its chain of parents joins it.
+inline constinit thread_local unit_of_work* ambient_unit_of_work = nullptr;
+}  // namespace detail
 
 }  // namespace cmdbus

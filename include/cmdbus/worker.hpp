@@ -24,6 +24,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <tl/expected.hpp>
 
@@ -77,6 +78,9 @@ class worker_host {
   [[nodiscard]] std::unique_ptr<detail::envelope> unpack(detail::parcel& p,
                                                          std::exception_ptr failure = nullptr) noexcept;
 
+  /// For a command run in a batch (transaction_middleware::batch), once the batch has committed: its after-commit
+  /// subscribers see the events it deferred (batch::take_events), with a context like the one it ran in.
+  void after_commit(detail::envelope& e, std::vector<detail::pending_event> events) noexcept;
   /// Failed for good with nobody waiting (outcome `dead`): a dead letter, logged and counted; status dead.
   void bury(std::unique_ptr<detail::envelope> e) noexcept;
   /// Not run because the bus stopped (its deadline passed): the waiting caller gets stopping_error, else it becomes a

@@ -272,6 +272,14 @@ connection* store::transaction_of(const context& ctx) const noexcept {
       return &tx->conn();
     }
   }
+  return ambient_transaction();
+}
+
+connection* store::ambient_transaction() const noexcept {
+  if (const auto* tx = dynamic_cast<const pooled_transaction*>(cmdbus::detail::ambient_unit_of_work);
+      tx != nullptr && tx->store_identity() == state_.get()) {
+    return &tx->conn();
+  }
   return nullptr;
 }
 
@@ -289,6 +297,9 @@ connection& connection_of(const context& ctx) {
     if (const auto* tx = dynamic_cast<const pooled_transaction*>(c->unit_of_work())) {
       return tx->conn();
     }
+  }
+  if (const auto* tx = dynamic_cast<const pooled_transaction*>(cmdbus::detail::ambient_unit_of_work)) {
+    return tx->conn();  // a worker's batch of several commands
   }
   throw std::logic_error(
       fmt::format("postgres: '{}' asked for its PostgreSQL connection, but it runs in no PostgreSQL unit of work; add "

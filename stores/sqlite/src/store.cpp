@@ -108,6 +108,14 @@ connection* store::transaction_of(const context& ctx) const noexcept {
       return &tx->conn();
     }
   }
+  return ambient_transaction();
+}
+
+connection* store::ambient_transaction() const noexcept {
+  if (const auto* tx = dynamic_cast<const pooled_transaction*>(cmdbus::detail::ambient_unit_of_work);
+      tx != nullptr && tx->store_identity() == state_.get()) {
+    return &tx->conn();
+  }
   return nullptr;
 }
 
@@ -125,6 +133,9 @@ connection& connection_of(const context& ctx) {
     if (auto* tx = dynamic_cast<pooled_transaction*>(c->unit_of_work())) {
       return tx->conn();
     }
+  }
+  if (const auto* tx = dynamic_cast<const pooled_transaction*>(cmdbus::detail::ambient_unit_of_work)) {
+    return tx->conn();  // a worker's batch of several commands
   }
   throw std::logic_error(
       fmt::format("sqlite: '{}' asked for its SQLite connection, but it runs in no SQLite unit "

@@ -176,11 +176,7 @@ void durable_route::work(worker& w) {
         w.held.push_back(row.seq);
       }
     }
-    for (auto& row : rows) {
-      run_claimed(w, row);
-      std::lock_guard lock(w.held_mutex);
-      std::erase(w.held, row.seq);
-    }
+    run_rows(w, rows);
     if (!rows.empty()) {
       continue;
     }
@@ -414,7 +410,90 @@ void durable_route::poll_outcomes() {
   }
 }
 
-void durable_route::run_claimed(worker& w, claimed& row) {
+void durable_route::run_rows(worker& w, std::vector<claimed>& rows) {
+  const auto let_go = [&w](std::int64_t seq) {
+    std::lock_guard lock(w.held_mutex);
+    std::erase(w.held, seq);
+  };
+  std::vector<claimed*> batched;
+  if (batching_.load(std::memory_order_acquire)) {
+    for (auto& row : rows) {
+      if (!row.awaited) {  // a waiting caller must not hear of an outcome before its COMMIT: such rows run alone
+        batched.push_back(&row);
+      }
+    }
+  }
+  const std::size_t settled = batched.size() > 1 ? run_batch(w, batched) : 0;
+  const auto batch_end = batched.begin() + static_cast<std::ptrdiff_t>(settled);
+  for (auto& row : rows) {
+    if (std::find(batched.begin(), batch_end, &row) == batch_end) {  // not settled by the batch: alone
+      run_claimed(w, row);
+    }
+    let_go(row.seq);
+  }
+}
+
+std::size_t durable_route::run_batch(worker& w, const std::vector<claimed*>& rows) {
+  std::unique_ptr<transaction_middleware::batch> batch;
+  try {
+    batch = queue_->begin_batch();
+  } catch (const std::exception& x) {
+    spdlog::warn("cmdbus: route '{}': worker '{}' could not begin a batch ({}); it runs its {} commands one by one",
+                 name_, w.name, x.what(), rows.size());
+    return 0;
+  }
+  std::vector<batch_run> runs(rows.size());
+  std::size_t settled = 0;
+  // A transient failure (on PostgreSQL often a lock another batch holds: the batch waits for none longer than
+  // lock_timeout) ends the batch: what ran before it commits, and it and the rest run alone, where they may wait.
+  while (settled < rows.size()) {
+    runs[settled].batch = batch.get();
+    run_claimed(w, *rows[settled], &runs[settled]);
+    if (runs[settled].again) {
+      break;
+    }
+    ++settled;
+  }
+  if (settled == 0) {
+    return 0;  // nothing to commit: the batch rolls back (its one command's savepoint was undone already)
+  }
+  try {
+    batch->commit();
+  } catch (const std::exception& x) {
+    spdlog::warn(
+        "cmdbus: route '{}': worker '{}' could not commit a batch of {} commands ({}); none of it happened, and "
+        "they run again one by one",
+        name_, w.name, settled, x.what());
+    return 0;
+  }
+  batch.reset();  // its connection goes back before after-commit subscribers run: they may need one
+  bool unmarked = false;
+  for (auto& r : runs) {
+    if (r.counted) {
+      completed_.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (r.env != nullptr) {
+      host_->after_commit(*r.env, std::move(r.events));
+    }
+    unmarked = unmarked || r.unmarked;
+  }
+  if (unmarked && batching_.exchange(false, std::memory_order_acq_rel)) {
+    spdlog::warn(
+        "cmdbus: route '{}' ran a command of a batch without the inbox's done mark (its handler chain has no unit "
+        "of work of the route's store, or no inbox); it runs one command per transaction from now on",
+        name_);
+  }
+  return settled;
+}
+
+void durable_route::run_claimed(worker& w, claimed& row, batch_run* in_batch) {
+  const auto count = [&] {
+    if (in_batch != nullptr) {
+      in_batch->counted = true;  // once the batch commits
+    } else {
+      completed_.fetch_add(1, std::memory_order_relaxed);
+    }
+  };
   const auto parsed = wire::parse_envelope(row.envelope);
   auto e = parsed ? wire::from_wire(*host_, *parsed)
                   : tl::expected<std::unique_ptr<cmdbus::detail::envelope>, std::string>(tl::unexpect, parsed.error());
@@ -435,7 +514,7 @@ void durable_route::run_claimed(worker& w, claimed& row) {
       std::lock_guard lock(waiters_mutex_);
       waiters_.erase(parsed->id);
     }
-    completed_.fetch_add(1, std::memory_order_relaxed);
+    count();
     return;
   }
   auto& env = **e;
@@ -454,11 +533,22 @@ void durable_route::run_claimed(worker& w, claimed& row) {
     clear_claim& operator=(const clear_claim&) = delete;
     ~clear_claim() { current_claim = nullptr; }
   } clear;
+  const std::size_t mark = in_batch != nullptr ? in_batch->batch->mark() : 0;
   const auto outcome = host_->run(env);
+  if (in_batch != nullptr) {
+    in_batch->events = in_batch->batch->take_events(mark);
+  }
   if (claim.lost) {  // another worker holds the row now: it records the outcome, not this one
     spdlog::warn("cmdbus: route '{}': worker '{}' lost row {} ({}) to another worker; its run was rolled back", name_,
                  w.name, row.seq, env.id.to_string());
     return;
+  }
+  if (outcome.what == cmdbus::detail::run_outcome::kind::done) {
+    if (in_batch != nullptr) {
+      in_batch->unmarked = !claim.marked;
+    } else if (claim.marked && settings_.batch > 1) {
+      batching_.store(true, std::memory_order_release);  // the inbox marks in the command's transaction: batch them
+    }
   }
   if (outcome.what == cmdbus::detail::run_outcome::kind::done && !claim.marked &&
       !warned_no_inbox_.exchange(true, std::memory_order_relaxed)) {
@@ -472,12 +562,16 @@ void durable_route::run_claimed(worker& w, claimed& row) {
   switch (outcome.what) {
     case cmdbus::detail::run_outcome::kind::done:
     case cmdbus::detail::run_outcome::kind::failed:
-      completed_.fetch_add(1, std::memory_order_relaxed);
+      count();
       if (remote) {
         record_remote_outcome(row, env, outcome.what == cmdbus::detail::run_outcome::kind::done, remote_result);
       }
       break;
     case cmdbus::detail::run_outcome::kind::retry:
+      if (in_batch != nullptr) {
+        in_batch->again = true;  // its savepoint was undone; the row is still this worker's, on this attempt
+        return;
+      }
       return_waiter(env.id, env.completion, host_->info(env.type_index));
       try {
         const auto now = clock::now();
@@ -489,9 +583,12 @@ void durable_route::run_claimed(worker& w, claimed& row) {
       }
       break;
     case cmdbus::detail::run_outcome::kind::dead:
-      completed_.fetch_add(1, std::memory_order_relaxed);
+      count();
       host_->bury(std::move(*e));
-      break;
+      return;
+  }
+  if (in_batch != nullptr) {
+    in_batch->env = std::move(*e);
   }
 }
 
@@ -574,11 +671,9 @@ route_stats durable_route::stats() const {
   s.completed = n.succeeded + n.failed + n.dead;
   s.failed = n.failed;
   s.dead = n.dead;
-  s.extras = {{"workers", settings_.workers},
-              {"running", n.running},
-              {"poll_ms", settings_.poll_ms},
-              {"lease_ms", settings_.lease_ms},
-              {"batch", settings_.batch}};
+  s.extras = {{"workers", settings_.workers}, {"running", n.running},
+              {"poll_ms", settings_.poll_ms}, {"lease_ms", settings_.lease_ms},
+              {"batch", settings_.batch},     {"listening", hearing_.load(std::memory_order_acquire) ? 1U : 0U}};
   return s;
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cmdbus/route_kind.hpp"
+#include "cmdbus/transaction_middleware.hpp"
 #include "cmdbus/worker.hpp"
 #include "queue.hpp"
 #include "table_dead_letters.hpp"
@@ -75,10 +76,28 @@ class durable_route final : public route {
     const message_info* info = nullptr;
   };
 
+  /// One claimed row's run inside a batch (transaction_middleware::batch): what is settled only at the batch's COMMIT.
+  struct batch_run {
+    transaction_middleware::batch* batch = nullptr;
+    std::unique_ptr<cmdbus::detail::envelope> env;  // kept until the COMMIT: its after-commit events need it
+    std::vector<cmdbus::detail::pending_event> events;
+    bool counted = false;   // ended (succeeded, failed, dead): completed once the batch commits
+    bool unmarked = false;  // succeeded without the inbox's mark: its handler chain has no unit of work here
+    bool again = false;     // failed transiently (a lock it could not have, say): the batch ends before it, and it
+                            // runs again alone, on the same attempt
+  };
+
   void work(worker& w);
+  /// Runs the claimed rows: those nobody waits for in one batch when the route batches, the others one by one.
+  void run_rows(worker& w, std::vector<claimed>& rows);
+  /// Runs `rows` in one transaction of the store, each command under a savepoint of its own, up to the first that
+  /// fails transiently; how many of them the committed batch settled (the others run alone), 0 if it could not begin
+  /// or commit (then nothing of it happened).
+  std::size_t run_batch(worker& w, const std::vector<claimed*>& rows);
   /// Renews the leases of every row this process's workers hold, every third of lease_ms, until the workers leave.
   void keep_leases();
-  void run_claimed(worker& w, claimed& row);
+  /// Decodes and runs one claimed row and writes its outcome: on its own, or as part of `in_batch`.
+  void run_claimed(worker& w, claimed& row, batch_run* in_batch = nullptr);
   /// The completion of `id`, if a caller in this process still waits for it; this worker completes it now (it leaves
   /// the waiters: the outcome poller no longer looks for it).
   std::shared_ptr<cmdbus::detail::completion_base> take_waiter(const command_id& id);
@@ -128,6 +147,10 @@ class durable_route final : public route {
   bool started_ = false;  // under stop_mutex_: the worker threads were started
   std::atomic<std::uint64_t> completed_{0};
   std::atomic<bool> warned_no_inbox_{false};
+  // Several claimed commands per transaction: on once a command ran with the inbox's mark in its own transaction
+  // (the route's commands use the store's unit of work and the inbox), and `batch` > 1; off again if a batched
+  // command ran without the mark.
+  std::atomic<bool> batching_{false};
   std::vector<std::unique_ptr<worker>> workers_;
   std::thread keeper_;
 };

@@ -13,6 +13,7 @@
 #include "cmdbus/context.hpp"
 #include "cmdbus/dead_letters.hpp"
 #include "cmdbus/id.hpp"
+#include "cmdbus/transaction_middleware.hpp"
 
 namespace cmdbus::durable::detail {
 
@@ -113,6 +114,9 @@ class queue {
   /// A listener for news of the table's routes (connects now; throws if it cannot), or null where the database
   /// sends none (SQLite: the workers poll every poll_ms).
   [[nodiscard]] virtual std::unique_ptr<news> listen() = 0;
+  /// Several commands' runs in one transaction of the store (each joins it under a savepoint; the row writes above
+  /// made by this thread meanwhile go through it too). Throws like a command's transaction would.
+  [[nodiscard]] virtual std::unique_ptr<transaction_middleware::batch> begin_batch() = 0;
   /// Of the rows `ids`, those that have ended.
   [[nodiscard]] virtual std::vector<ended_row> ended(const std::vector<command_id>& ids) = 0;
   [[nodiscard]] virtual std::optional<command_state> status(const command_id& id) = 0;

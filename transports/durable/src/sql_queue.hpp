@@ -15,6 +15,7 @@
 //     static constexpr std::string_view next_seq;     // "seq = <a seq after every row's>" in an UPDATE
 //     static constexpr std::string_view notify;       // a statement sending news $1 to listeners; "" for none
 //     static std::unique_ptr<news> listen(store&);    // a listener for that news, or null
+//     static constexpr std::string_view batch_setup;  // run first in a batch's transaction ("" for nothing)
 //   };
 #pragma once
 
@@ -28,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "cmdbus/transaction_middleware.hpp"
 #include "cmdbus/wire/envelope.hpp"
 #include "queue.hpp"
 #include "queue_states.hpp"
@@ -41,7 +43,8 @@ class sql_queue final : public queue {
   using connection = typename Dialect::connection;
   using row = typename Dialect::row;
 
-  explicit sql_queue(store_type& store) noexcept : store_(&store) {}
+  explicit sql_queue(store_type& store)
+      : store_(&store), unit_of_work_(std::dynamic_pointer_cast<transaction_middleware>(store.unit_of_work())) {}
 
   /// Creates the table and its indexes if missing, and adds the columns later versions added to an older table.
   static void migrate(store_type& store) {
@@ -152,9 +155,11 @@ CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_ke
 
   void renew(const std::vector<std::int64_t>& seqs, std::string_view worker, clock::time_point until) override {
     store_->with_connection([&](connection& c) {
-      c.execute(fmt::format("UPDATE cmdbus_queue SET lease_until = $1 WHERE {} AND state = 'running' "
-                            "AND lease_owner = $3",
-                            Dialect::seqs_in),
+      // Rows a batch of this worker is settling right now are locked by it (PostgreSQL): passed over, not waited
+      // for — a wait here could close a cycle with that batch, which may wait for a row this UPDATE took already.
+      c.execute(fmt::format("UPDATE cmdbus_queue SET lease_until = $1 WHERE seq IN (SELECT seq FROM cmdbus_queue "
+                            "WHERE {} AND state = 'running' AND lease_owner = $3{})",
+                            Dialect::seqs_in, Dialect::skip_locked),
                 wire::micros(until), list_of(seqs, [](std::int64_t seq) { return std::to_string(seq); }), worker);
     });
   }
@@ -162,7 +167,7 @@ CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_ke
   void set_state(const command_id& id, command_status status, std::string_view error, clock::time_point now,
                  std::string_view worker) override {
     const auto at = wire::micros(now);
-    store_->with_connection([&](connection& c) {
+    row_write([&](connection& c) {
       if (error.empty()) {
         c.execute(
             "UPDATE cmdbus_queue SET state = $1, updated_at = $2, lease_owner = NULL, lease_until = NULL "
@@ -180,7 +185,7 @@ CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_ke
 
   void retry_at(std::int64_t seq, clock::time_point due, std::string_view error, clock::time_point now,
                 std::string_view worker) override {
-    store_->with_connection([&](connection& c) {
+    row_write([&](connection& c) {
       c.execute(
           "UPDATE cmdbus_queue SET state = 'pending', available_at = $1, lease_owner = NULL, lease_until = NULL, "
           "updated_at = $2, error_message = $3, first_failure_at = coalesce(first_failure_at, $2), "
@@ -190,7 +195,7 @@ CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_ke
   }
 
   void bury(const dead_letter& letter, clock::time_point now, std::string_view worker) override {
-    store_->with_connection([&](connection& c) {
+    row_write([&](connection& c) {
       c.execute(
           "UPDATE cmdbus_queue SET state = 'dead', updated_at = $1, lease_owner = NULL, lease_until = NULL, "
           "error_code = $2, error_type = $3, error_message = $4, first_failure_at = coalesce(first_failure_at, $1), "
@@ -201,7 +206,7 @@ CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_ke
 
   void bury_unreadable(std::int64_t seq, std::string_view reason, clock::time_point now,
                        std::string_view worker) override {
-    store_->with_connection([&](connection& c) {
+    row_write([&](connection& c) {
       c.execute(
           "UPDATE cmdbus_queue SET state = 'dead', updated_at = $1, lease_owner = NULL, lease_until = NULL, "
           "error_code = 'fatal', error_type = 'cmdbus::unreadable', error_message = $2, "
@@ -279,13 +284,21 @@ CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_ke
   }
 
   void record_outcome(std::int64_t seq, std::string_view route, std::string_view outcome) override {
-    store_->with_connection([&](connection& c) {
+    row_write([&](connection& c) {
       c.execute("UPDATE cmdbus_queue SET outcome = $1 WHERE seq = $2", outcome, seq);
       announce(c, "outcome:", route);  // after the outcome's commit: a caller that hears it finds it
     });
   }
 
   [[nodiscard]] std::unique_ptr<news> listen() override { return Dialect::listen(*store_); }
+
+  [[nodiscard]] std::unique_ptr<transaction_middleware::batch> begin_batch() override {
+    auto batch = unit_of_work_->begin_batch();
+    if constexpr (!Dialect::batch_setup.empty()) {
+      store_->ambient_transaction()->exec_script(Dialect::batch_setup);
+    }
+    return batch;
+  }
 
   [[nodiscard]] std::vector<ended_row> ended(const std::vector<command_id>& ids) override {
     std::vector<ended_row> out;
@@ -369,6 +382,18 @@ CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_ke
     }
   }
 
+  /// A worker's write to a row it runs: inside a batch of this store (transaction_middleware::batch) through the
+  /// batch's connection, committed with it (on SQLite another connection would wait for the batch's write lock);
+  /// otherwise on a pooled connection, committed on return.
+  template <class F>
+  void row_write(F&& f) {
+    if (connection* batch = store_->ambient_transaction()) {
+      f(*batch);
+      return;
+    }
+    store_->with_connection(f);
+  }
+
   /// Runs `f` in Dialect::begin ... COMMIT on a pooled connection; rolled back if it throws.
   template <class F>
   void write(F&& f) {
@@ -388,6 +413,7 @@ CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_ke
   }
 
   store_type* store_;
+  std::shared_ptr<transaction_middleware> unit_of_work_;  // the store's, for batches
 };
 
 }  // namespace cmdbus::durable::detail

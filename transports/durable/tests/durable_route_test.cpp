@@ -719,4 +719,82 @@ TEST(DurableRoute, DeadLettersAreDeadRowsThatAnotherBusListsInspectsRequeuesAndD
   EXPECT_EQ(row_state(m.db, kim_next), "succeeded");
 }
 
+struct Deposited {
+  static constexpr std::string_view event_name = "bank.deposited";
+  std::string account;
+};
+
+TEST(DurableRoute, WithTheInboxClaimedCommandsShareATransactionAndAFailureUndoesOnlyItsOwnPart) {
+  migrated_store m;
+  auto& db = m.db;
+  db.exec_script("CREATE TABLE ledger (account TEXT NOT NULL)");
+  std::mutex heard_mutex;
+  std::map<std::string, int> heard;  // by the after-commit subscriber
+  std::atomic<int> flaky_runs{0};
+  const auto banking = [&](const std::string& extra) {
+    cmdbus::bus_builder b;
+    b.route_kind(cmdbus::durable::kind(db));
+    cmdbus::retry_policy policy;
+    policy.initial_delay = 10ms;
+    policy.max_attempts = 3;
+    b.use(cmdbus::make_retry(policy));
+    b.use(db.unit_of_work());
+    b.use(cmdbus::durable::inbox(db));
+    b.handle<Deposit>([&](const Deposit& d, cmdbus::context& ctx) -> long {
+      cmdbus::sqlite::connection_of(ctx).execute("INSERT INTO ledger (account) VALUES (?)", d.account);
+      ctx.emit(Deposited{d.account});
+      if (d.amount < 0) {  // after its write and its event: both must go with its savepoint, nothing else
+        throw durable_test::overdrawn("account " + d.account + " cannot go below zero");
+      }
+      if (d.account == "flaky" && ++flaky_runs == 1) {
+        throw cmdbus::transient_error("the ledger is busy, once");
+      }
+      return d.amount;
+    });
+    b.subscribe<Deposited>([&](const Deposited& e) {
+      std::lock_guard lock(heard_mutex);
+      ++heard[e.account];
+    });
+    b.config_text(durable_config(1, extra), "app.toml");
+    return b;
+  };
+  constexpr int n = 60;
+  std::map<std::string, cmdbus::command_id> ids;
+  {
+    cmdbus::bus poster{banking("start_workers = false\n")};
+    for (int i = 0; i < n; ++i) {
+      const std::string account = i == 20 ? "flaky" : "acct" + std::to_string(i);
+      ids[account] = poster.post(Deposit{account, i == 33 ? -1 : 1, 1});
+    }
+  }
+  const auto commits_before = db.committed();
+  cmdbus::bus worker{banking("batch = 8\n")};
+  ASSERT_TRUE(eventually([&] {
+    return std::all_of(ids.begin(), ids.end(), [&](const auto& kv) {
+      const auto st = row_state(db, kv.second);
+      return st == "succeeded" || st == "dead";
+    });
+  }));
+  (void)worker.stop();
+  const auto commits = db.committed() - commits_before;
+  EXPECT_LT(commits, static_cast<std::uint64_t>(n / 2)) << "several commands per transaction";
+  EXPECT_GT(commits, 0U);
+  std::map<std::string, std::int64_t> lines;
+  db.with_connection([&](cmdbus::sqlite::connection& c) {
+    c.query("SELECT account, count(*) FROM ledger GROUP BY account",
+            [&](const cmdbus::sqlite::row& r) { lines[r.get<std::string>(0)] = r.get<std::int64_t>(1); });
+  });
+  for (const auto& [account, id] : ids) {
+    const bool overdrawn = account == "acct33";
+    EXPECT_EQ(row_state(db, id), overdrawn ? "dead" : "succeeded") << account;
+    EXPECT_EQ(lines[account], overdrawn ? 0 : 1) << account << ": its effect once, or not at all";
+    std::lock_guard lock(heard_mutex);
+    EXPECT_EQ(heard[account], overdrawn ? 0 : 1) << account << ": its event after the commit, once";
+  }
+  EXPECT_EQ(flaky_runs.load(), 2) << "the transient failure undid its first attempt and ran again";
+  const auto letter = worker.dead_letters().inspect(ids["acct33"]);
+  ASSERT_TRUE(letter);
+  EXPECT_EQ(letter->error, "account acct33 cannot go below zero");
+}
+
 }  // namespace

@@ -2,6 +2,7 @@
 // with competing buses on one database (each its own connection pool and workers) claiming with SKIP LOCKED.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -287,12 +288,42 @@ TEST_F(DurablePostgres, AnIdleWorkerHearsAPostOfAnotherProcessAtOnceInsteadOfAtI
   pg::store other(schema_->options(4));
   cmdbus::bus worker{builder(other, 1, "", 60'000)};
   cmdbus::bus poster{builder(*db_, 1, "start_workers = false\n")};
-  std::this_thread::sleep_for(300ms);  // the worker's first look found nothing; it sleeps now
+  // Once it listens (its route says so), its first look has found nothing and it sleeps.
+  ASSERT_TRUE(eventually([&] { return worker.queue_stats()[0].value("listening") == 1U; }));
   const auto first = poster.post(Deposit{"nia", 1, 1});
   ASSERT_TRUE(eventually([&] { return row_state(first) == "succeeded"; })) << row_state(first);
   const auto second = poster.post(Deposit{"nia", 2, 2});
   ASSERT_TRUE(eventually([&] { return row_state(second) == "succeeded"; })) << row_state(second);
   EXPECT_EQ(poster.execute(Deposit{"nia", 4, 3}), 8) << "the outcome came back from the other bus";
+}
+
+TEST_F(DurablePostgres, WithTheInboxClaimedCommandsShareATransaction) {
+  constexpr int n = 40;
+  std::vector<cmdbus::command_id> ids;
+  {
+    cmdbus::bus poster{builder(*db_, 2, "start_workers = false\n")};
+    for (int i = 0; i < n; ++i) {
+      ids.push_back(poster.post(Deposit{"acct" + std::to_string(i), i == 9 ? -1 : 1, 1}));
+    }
+  }
+  const auto commits_before = db_->committed();
+  cmdbus::bus worker{builder(*db_, 2, "batch = 8\n")};
+  ASSERT_TRUE(eventually([&] {
+    return std::all_of(ids.begin(), ids.end(), [&](const cmdbus::command_id& id) {
+      const auto st = row_state(id);
+      return st == "succeeded" || st == "dead";
+    });
+  }));
+  (void)worker.stop();
+  EXPECT_LT(db_->committed() - commits_before, static_cast<std::uint64_t>(n / 2)) << "several per transaction";
+  std::int64_t lines = 0, distinct = 0;
+  db_->with_connection([&](pg::connection& c) {
+    lines = c.query_one<std::int64_t>("SELECT count(*) FROM ledger").value();
+    distinct = c.query_one<std::int64_t>("SELECT count(DISTINCT command_id) FROM ledger").value();
+  });
+  EXPECT_EQ(lines, n - 1) << "each succeeded command once, the overdrawn one not at all";
+  EXPECT_EQ(distinct, n - 1);
+  EXPECT_EQ(row_state(ids[9]), "dead");
 }
 
 }  // namespace

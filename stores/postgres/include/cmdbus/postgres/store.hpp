@@ -69,6 +69,9 @@ class store {
   /// The connection of this store's unit of work that `ctx` runs in (its own or an enclosing command's), or null
   /// when it runs in none of this store: what a durable route writes its outbox rows through.
   [[nodiscard]] connection* transaction_of(const context& ctx) const noexcept;
+  /// The connection of the batch of several commands this thread runs (transaction_middleware::batch) if it is this
+  /// store's, else null: where a durable route writes the rows of a batch's commands.
+  [[nodiscard]] connection* ambient_transaction() const noexcept;
   /// Transactions of commands this store has committed so far: a monotonic read-model version.
   [[nodiscard]] std::uint64_t committed() const noexcept;
   [[nodiscard]] const options& settings() const noexcept;
