@@ -415,32 +415,50 @@ void durable_route::run_rows(worker& w, std::vector<claimed>& rows) {
     std::lock_guard lock(w.held_mutex);
     std::erase(w.held, seq);
   };
+  const auto alone = [&](claimed& row) {
+    run_claimed(w, row);
+    let_go(row.seq);
+  };
   std::vector<claimed*> batched;
-  if (batching_.load(std::memory_order_acquire)) {
-    for (auto& row : rows) {
-      if (!row.awaited) {  // a waiting caller must not hear of an outcome before its COMMIT: such rows run alone
-        batched.push_back(&row);
-      }
+  const bool batching = batching_.load(std::memory_order_acquire);
+  for (auto& row : rows) {
+    if (batching && !row.awaited) {  // a waiting caller must not hear of an outcome before its COMMIT: alone
+      batched.push_back(&row);
     }
   }
-  const std::size_t settled = batched.size() > 1 ? run_batch(w, batched) : 0;
-  const auto batch_end = batched.begin() + static_cast<std::ptrdiff_t>(settled);
-  for (auto& row : rows) {
-    if (std::find(batched.begin(), batch_end, &row) == batch_end) {  // not settled by the batch: alone
-      run_claimed(w, row);
+  // Batches, each up to the first command that fails transiently in it (on PostgreSQL, one that would wait for a
+  // lock): that one runs alone, where it may wait, and a new batch takes the rest.
+  std::size_t next = 0;
+  while (batched.size() - next > 1) {
+    const std::vector<claimed*> part(batched.begin() + static_cast<std::ptrdiff_t>(next), batched.end());
+    const auto done = run_batch(w, part);
+    for (std::size_t i = 0; i < done.settled; ++i) {
+      let_go(part[i]->seq);
     }
-    let_go(row.seq);
+    next += done.settled;
+    if (!done.broke) {
+      break;  // all of them settled, or the batch could not begin or commit: the rest alone
+    }
+    alone(*batched[next++]);
+  }
+  for (; next < batched.size(); ++next) {
+    alone(*batched[next]);
+  }
+  for (auto& row : rows) {
+    if (!batching || row.awaited) {
+      alone(row);
+    }
   }
 }
 
-std::size_t durable_route::run_batch(worker& w, const std::vector<claimed*>& rows) {
+durable_route::batch_result durable_route::run_batch(worker& w, const std::vector<claimed*>& rows) {
   std::unique_ptr<transaction_middleware::batch> batch;
   try {
     batch = queue_->begin_batch();
   } catch (const std::exception& x) {
     spdlog::warn("cmdbus: route '{}': worker '{}' could not begin a batch ({}); it runs its {} commands one by one",
                  name_, w.name, x.what(), rows.size());
-    return 0;
+    return {};
   }
   std::vector<batch_run> runs(rows.size());
   std::size_t settled = 0;
@@ -454,8 +472,9 @@ std::size_t durable_route::run_batch(worker& w, const std::vector<claimed*>& row
     }
     ++settled;
   }
+  const bool broke = settled < rows.size();
   if (settled == 0) {
-    return 0;  // nothing to commit: the batch rolls back (its one command's savepoint was undone already)
+    return {0, broke};  // nothing to commit: the batch rolls back (its one command's savepoint was undone already)
   }
   try {
     batch->commit();
@@ -464,7 +483,7 @@ std::size_t durable_route::run_batch(worker& w, const std::vector<claimed*>& row
         "cmdbus: route '{}': worker '{}' could not commit a batch of {} commands ({}); none of it happened, and "
         "they run again one by one",
         name_, w.name, settled, x.what());
-    return 0;
+    return {};
   }
   batch.reset();  // its connection goes back before after-commit subscribers run: they may need one
   bool unmarked = false;
@@ -483,7 +502,7 @@ std::size_t durable_route::run_batch(worker& w, const std::vector<claimed*>& row
         "of work of the route's store, or no inbox); it runs one command per transaction from now on",
         name_);
   }
-  return settled;
+  return {settled, broke};
 }
 
 void durable_route::run_claimed(worker& w, claimed& row, batch_run* in_batch) {
@@ -537,6 +556,14 @@ void durable_route::run_claimed(worker& w, claimed& row, batch_run* in_batch) {
   const auto outcome = host_->run(env);
   if (in_batch != nullptr) {
     in_batch->events = in_batch->batch->take_events(mark);
+    // A transient failure in a batch (a lock it would have waited for, say) is the batch's doing, not the command's:
+    // with or without a retry policy, its savepoint is undone and it runs again alone, on the same attempt.
+    if ((outcome.what == cmdbus::detail::run_outcome::kind::retry ||
+         outcome.what == cmdbus::detail::run_outcome::kind::dead) &&
+        !claim.lost && env.last_error != nullptr && env.last_error->code() == error_code::transient) {
+      in_batch->again = true;
+      return;
+    }
   }
   if (claim.lost) {  // another worker holds the row now: it records the outcome, not this one
     spdlog::warn("cmdbus: route '{}': worker '{}' lost row {} ({}) to another worker; its run was rolled back", name_,
@@ -568,10 +595,6 @@ void durable_route::run_claimed(worker& w, claimed& row, batch_run* in_batch) {
       }
       break;
     case cmdbus::detail::run_outcome::kind::retry:
-      if (in_batch != nullptr) {
-        in_batch->again = true;  // its savepoint was undone; the row is still this worker's, on this attempt
-        return;
-      }
       return_waiter(env.id, env.completion, host_->info(env.type_index));
       try {
         const auto now = clock::now();

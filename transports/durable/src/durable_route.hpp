@@ -90,10 +90,16 @@ class durable_route final : public route {
   void work(worker& w);
   /// Runs the claimed rows: those nobody waits for in one batch when the route batches, the others one by one.
   void run_rows(worker& w, std::vector<claimed>& rows);
+  /// What a batch did: `settled` of its rows (the first ones) ended or were rescheduled with its COMMIT; `broke`:
+  /// the next one failed transiently in it (it runs alone, then a new batch takes the rest). Neither: it could not
+  /// begin or commit, and nothing of it happened.
+  struct batch_result {
+    std::size_t settled = 0;
+    bool broke = false;
+  };
   /// Runs `rows` in one transaction of the store, each command under a savepoint of its own, up to the first that
-  /// fails transiently; how many of them the committed batch settled (the others run alone), 0 if it could not begin
-  /// or commit (then nothing of it happened).
-  std::size_t run_batch(worker& w, const std::vector<claimed*>& rows);
+  /// fails transiently.
+  batch_result run_batch(worker& w, const std::vector<claimed*>& rows);
   /// Renews the leases of every row this process's workers hold, every third of lease_ms, until the workers leave.
   void keep_leases();
   /// Decodes and runs one claimed row and writes its outcome: on its own, or as part of `in_batch`.

@@ -44,6 +44,11 @@ struct postgres_dialect {
   /// News for the listeners of every process on the database (LISTEN cmdbus_queue), delivered at COMMIT.
   static constexpr std::string_view notify = "SELECT pg_notify('cmdbus_queue', $1)";
   static std::unique_ptr<news> listen(store& s) { return std::make_unique<pg_news>(s.settings().conninfo); }
+  /// The post's INSERT and its news (posted:<route>) in one statement.
+  static std::string insert_and_announce(std::string_view insert) {
+    return "WITH posted AS (" + std::string(insert) +
+           " RETURNING route) SELECT pg_notify('cmdbus_queue', 'posted:' || route) FROM posted";
+  }
   /// A batch holds the row locks of all its commands until its COMMIT; competing batches that take them in different
   /// orders would wait for each other (deadlock_timeout, a second, per cycle). A batch waits for no lock longer than
   /// this: the command that would is run again alone, after the batch commits what ran before it.

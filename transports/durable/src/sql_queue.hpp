@@ -14,6 +14,7 @@
 //     static constexpr std::string_view seq_column;   // the claim order: an integer key the database assigns
 //     static constexpr std::string_view next_seq;     // "seq = <a seq after every row's>" in an UPDATE
 //     static constexpr std::string_view notify;       // a statement sending news $1 to listeners; "" for none
+//     static std::string insert_and_announce(std::string_view insert);  // the post's INSERT, sending news too
 //     static std::unique_ptr<news> listen(store&);    // a listener for that news, or null
 //     static constexpr std::string_view batch_setup;  // run first in a batch's transaction ("" for nothing)
 //   };
@@ -99,15 +100,16 @@ CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_ke
 
   void insert(const new_row& r, const context* ctx) override {
     const auto at = wire::micros(r.created_at);
+    // One statement that also sends the news where the database has any (heard at its COMMIT, never after a
+    // ROLLBACK): a post costs one round trip.
+    static const std::string sql = Dialect::insert_and_announce(
+        "INSERT INTO cmdbus_queue (id, route, command, partition_key, state, attempts, available_at, created_at, "
+        "updated_at, envelope, awaited) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5, $6, $7) "
+        "ON CONFLICT (id) DO UPDATE SET route = excluded.route, state = 'pending', attempts = 0, "
+        "available_at = excluded.available_at, updated_at = excluded.updated_at, envelope = excluded.envelope, "
+        "lease_owner = NULL, lease_until = NULL, awaited = excluded.awaited, outcome = NULL");
     const auto put = [&](connection& c) {
-      c.execute(
-          "INSERT INTO cmdbus_queue (id, route, command, partition_key, state, attempts, available_at, created_at, "
-          "updated_at, envelope, awaited) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5, $6, $7) "
-          "ON CONFLICT (id) DO UPDATE SET route = excluded.route, state = 'pending', attempts = 0, "
-          "available_at = excluded.available_at, updated_at = excluded.updated_at, envelope = excluded.envelope, "
-          "lease_owner = NULL, lease_until = NULL, awaited = excluded.awaited, outcome = NULL",
-          r.id.to_string(), r.route, r.command, *r.partition_key, at, r.envelope, r.awaited ? 1 : 0);
-      announce(c, "posted:", r.route);  // in the same transaction: heard at its COMMIT, never after a ROLLBACK
+      c.execute(sql, r.id.to_string(), r.route, r.command, *r.partition_key, at, r.envelope, r.awaited ? 1 : 0);
     };
     if (connection* outer = ctx != nullptr ? store_->transaction_of(*ctx) : nullptr) {
       put(*outer);  // the outbox: committed, or rolled back, with the handler that posted it

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "cmdbus/sqlite/store.hpp"
@@ -25,6 +26,7 @@ struct sqlite_dialect {
       "SELECT count(*) FROM pragma_table_info('cmdbus_queue') WHERE name = $1";
   static constexpr std::string_view notify = "";  // no news between processes: idle workers poll every poll_ms
   static std::unique_ptr<news> listen(store&) { return nullptr; }
+  static std::string insert_and_announce(std::string_view insert) { return std::string(insert); }
   static constexpr std::string_view batch_setup = "";  // one writer: a batch holds no row locks others wait for
   static constexpr char list_open = '[';               // a JSON array for json_each: [1,2,3], ["a","b"]
   static constexpr char list_close = ']';
