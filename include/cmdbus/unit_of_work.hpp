@@ -35,11 +35,7 @@ class unit_of_work {
   /// A position to roll back to (savepoints).
   [[nodiscard]] std::size_t mark() const noexcept { return deferred_.size(); }
   /// Forgets the events deferred after `m`: their command's savepoint was rolled back.
-  void discard_after(std::size_t m) {
-    if (m < deferred_.size()) {
-      deferred_.erase(deferred_.begin() + static_cast<std::ptrdiff_t>(m), deferred_.end());
-    }
-  }
+  void discard_after(std::size_t m) { (void)take_after(m); }
   /// The deferred events, once the transaction has committed.
   [[nodiscard]] std::vector<detail::pending_event> take_deferred() noexcept { return std::move(deferred_); }
   /// The events deferred after `m` (one command's, in a batch of several), taken out.

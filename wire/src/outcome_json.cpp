@@ -12,7 +12,9 @@ namespace {
 
 using nlohmann::json;
 
-std::optional<error_code> code_named(std::string_view name) {
+}  // namespace
+
+std::optional<error_code> code_named(std::string_view name) noexcept {
   for (const auto c : {error_code::rejected, error_code::transient, error_code::fatal}) {
     if (to_string(c) == name) {
       return c;
@@ -20,8 +22,6 @@ std::optional<error_code> code_named(std::string_view name) {
   }
   return std::nullopt;
 }
-
-}  // namespace
 
 std::string encode_outcome(const wire_outcome& o) {
   json j = json::object();

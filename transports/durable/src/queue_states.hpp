@@ -7,7 +7,6 @@
 #include <string_view>
 
 #include "cmdbus/command_status.hpp"
-#include "cmdbus/error.hpp"
 #include "cmdbus/wire/envelope.hpp"
 #include "queue.hpp"
 
@@ -22,16 +21,6 @@ namespace cmdbus::durable::detail {
     }
   }
   return std::nullopt;
-}
-
-/// The error code a row's `error_code` names; fatal for a foreign word or none.
-[[nodiscard]] inline error_code code_named(std::string_view s) noexcept {
-  for (const auto c : {error_code::rejected, error_code::transient, error_code::fatal}) {
-    if (to_string(c) == s) {
-      return c;
-    }
-  }
-  return error_code::fatal;
 }
 
 /// A row's columns as bus.status() tells them.

@@ -32,6 +32,7 @@
 
 #include "cmdbus/transaction_middleware.hpp"
 #include "cmdbus/wire/envelope.hpp"
+#include "cmdbus/wire/outcome.hpp"
 #include "queue.hpp"
 #include "queue_states.hpp"
 
@@ -229,7 +230,7 @@ CREATE INDEX IF NOT EXISTS cmdbus_queue_key ON cmdbus_queue (route, partition_ke
       }
       const auto parsed = wire::parse_envelope(r.get_text(4));  // an unreadable one is its own correlation
       d.correlation_id = parsed && !parsed->correlation_id.is_nil() ? parsed->correlation_id : d.id;
-      d.code = code_named(r.get_text(5));
+      d.code = wire::code_named(r.get_text(5)).value_or(error_code::fatal);  // a foreign word: fatal
       d.error_type = r.template get<std::string>(6);
       d.error = r.template get<std::string>(7);
       d.attempts = r.template get<std::uint32_t>(8);

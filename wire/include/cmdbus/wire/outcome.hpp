@@ -8,9 +8,10 @@
 // A result is the JSON text of the command's result type (left out for a command without a result). Fields a reader
 // does not know are ignored.
 //
-// Contains: `wire_outcome`, `encode_outcome()`, `parse_outcome()`.
+// Contains: `wire_outcome`, `encode_outcome()`, `parse_outcome()`, `code_named()`.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -35,5 +36,8 @@ struct wire_outcome {
 
 /// The outcome in `text`, or why it is not one (as parse_envelope). Never throws for bad input.
 [[nodiscard]] tl::expected<wire_outcome, std::string> parse_outcome(std::string_view text);
+
+/// The error code a word names ("rejected", "transient", "fatal", as to_string(error_code) writes them), or nullopt.
+[[nodiscard]] std::optional<error_code> code_named(std::string_view name) noexcept;
 
 }  // namespace cmdbus::wire
