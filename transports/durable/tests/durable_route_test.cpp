@@ -212,6 +212,28 @@ TEST(DurableRoute, WhatABusDidNotRunStaysInTheTableAndTheNextBusRunsIt) {
   }
 }
 
+TEST(DurableRoute, MigrateDropsTheOlderKeyIndexThatHeldTheState) {
+  temp_db tmp;
+  cmdbus::sqlite::store db({.path = tmp.path()});
+  cmdbus::durable::migrate(db);
+  const auto index_count = [&](std::string_view name) {
+    std::int64_t n = -1;
+    db.with_connection([&](cmdbus::sqlite::connection& c) {
+      n = c.query_one<std::int64_t>("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?", name)
+              .value_or(-1);
+    });
+    return n;
+  };
+  // A table an older cmdbus made: its key index had the state in it, which every claim and done mark moved.
+  db.exec_script(
+      "CREATE INDEX cmdbus_queue_key ON cmdbus_queue (route, partition_key, state, seq) "
+      "WHERE partition_key IS NOT NULL");
+  ASSERT_EQ(index_count("cmdbus_queue_key"), 1);
+  cmdbus::durable::migrate(db);
+  EXPECT_EQ(index_count("cmdbus_queue_key"), 0);
+  EXPECT_EQ(index_count("cmdbus_queue_order"), 1);
+}
+
 TEST(DurableRoute, ATransientFailureWaitsForItsRetryInTheTableWhileOtherKeysGoOn) {
   migrated_store m;
   auto& db = m.db;
