@@ -162,10 +162,18 @@ void durable_route::work(worker& w) {
       return;
     }
     std::vector<claimed> rows;
+    std::unique_ptr<transaction_middleware::batch> claim;  // the transaction of the claim and of its first batch
     bool claim_failed = false;
     try {
+      // Where the route batches, the claim is the first statement of the batch that runs it: one transaction (and,
+      // on SQLite, one write of the claimed rows' pages) instead of two, and a worker killed in it leaves its rows
+      // pending at once instead of after their lease.
+      if (batching_.load(std::memory_order_acquire) && settings_.batch > 1 && queue_->claims_in_batch()) {
+        claim = queue_->begin_batch();
+      }
       rows = queue_->claim(name_, w.name, clock::now(), std::chrono::milliseconds{settings_.lease_ms}, settings_.batch);
     } catch (const std::exception& x) {
+      claim.reset();
       claim_failed = true;
       spdlog::error("cmdbus: route '{}': worker '{}' could not claim commands ({}); it tries again in {} ms", name_,
                     w.name, x.what(), settings_.poll_ms);
@@ -176,7 +184,10 @@ void durable_route::work(worker& w) {
         w.held.push_back(row.seq);
       }
     }
-    run_rows(w, rows);
+    if (rows.empty()) {
+      claim.reset();  // nothing claimed: rolled back
+    }
+    run_rows(w, rows, std::move(claim));
     if (!rows.empty()) {
       continue;
     }
@@ -410,7 +421,8 @@ void durable_route::poll_outcomes() {
   }
 }
 
-void durable_route::run_rows(worker& w, std::vector<claimed>& rows) {
+void durable_route::run_rows(worker& w, std::vector<claimed>& rows,
+                             std::unique_ptr<transaction_middleware::batch> claim) {
   const auto let_go = [&w](std::int64_t seq) {
     std::lock_guard lock(w.held_mutex);
     std::erase(w.held, seq);
@@ -429,6 +441,22 @@ void durable_route::run_rows(worker& w, std::vector<claimed>& rows) {
   // Batches, each up to the first command that fails transiently in it (on PostgreSQL, one that would wait for a
   // lock): that one runs alone, where it may wait, and a new batch takes the rest.
   std::size_t next = 0;
+  if (claim != nullptr) {  // the first batch is the claim's transaction: it commits the claim with what settles in it
+    const auto done = run_batch(w, batched, std::move(claim));
+    if (done.lost) {
+      for (const auto& row : rows) {
+        let_go(row.seq);  // the claim did not happen: the rows are pending, for the next claim of any worker
+      }
+      return;
+    }
+    for (std::size_t i = 0; i < done.settled; ++i) {
+      let_go(batched[i]->seq);
+    }
+    next = done.settled;
+    if (done.broke) {
+      alone(*batched[next++]);
+    }
+  }
   while (batched.size() - next > 1) {
     const std::vector<claimed*> part(batched.begin() + static_cast<std::ptrdiff_t>(next), batched.end());
     const auto done = run_batch(w, part);
@@ -451,14 +479,18 @@ void durable_route::run_rows(worker& w, std::vector<claimed>& rows) {
   }
 }
 
-durable_route::batch_result durable_route::run_batch(worker& w, const std::vector<claimed*>& rows) {
-  std::unique_ptr<transaction_middleware::batch> batch;
-  try {
-    batch = queue_->begin_batch();
-  } catch (const std::exception& x) {
-    spdlog::warn("cmdbus: route '{}': worker '{}' could not begin a batch ({}); it runs its {} commands one by one",
-                 name_, w.name, x.what(), rows.size());
-    return {};
+durable_route::batch_result durable_route::run_batch(worker& w, const std::vector<claimed*>& rows,
+                                                     std::unique_ptr<transaction_middleware::batch> claim) {
+  const bool holds_claim = claim != nullptr;
+  std::unique_ptr<transaction_middleware::batch> batch = std::move(claim);
+  if (batch == nullptr) {
+    try {
+      batch = queue_->begin_batch();
+    } catch (const std::exception& x) {
+      spdlog::warn("cmdbus: route '{}': worker '{}' could not begin a batch ({}); it runs its {} commands one by one",
+                   name_, w.name, x.what(), rows.size());
+      return {};
+    }
   }
   std::vector<batch_run> runs(rows.size());
   std::size_t settled = 0;
@@ -473,12 +505,31 @@ durable_route::batch_result durable_route::run_batch(worker& w, const std::vecto
     ++settled;
   }
   const bool broke = settled < rows.size();
-  if (settled == 0) {
+  if (settled == 0 && !holds_claim) {
     return {0, broke};  // nothing to commit: the batch rolls back (its one command's savepoint was undone already)
   }
   try {
+    std::vector<std::int64_t> to_mark;
+    for (std::size_t i = 0; i < settled; ++i) {
+      if (runs[i].to_mark) {
+        to_mark.push_back(rows[i]->seq);
+      }
+    }
+    if (!to_mark.empty() && queue_->mark_succeeded(to_mark, w.name, clock::now()) != to_mark.size()) {
+      // A row whose lease expired (its claim committed before this batch) was taken over: another worker runs it.
+      // Rather than find out which, none of the batch happens, and each of its rows runs alone, or is passed over.
+      throw std::runtime_error(
+          fmt::format("only some of its {} done marks found their rows still held by '{}'", to_mark.size(), w.name));
+    }
     batch->commit();
   } catch (const std::exception& x) {
+    if (holds_claim) {
+      spdlog::warn(
+          "cmdbus: route '{}': worker '{}' could not commit the claim of {} commands and the {} of them that ran "
+          "({}); none of it happened, and they stay pending for the next claim",
+          name_, w.name, rows.size(), settled, x.what());
+      return {0, false, true};
+    }
     spdlog::warn(
         "cmdbus: route '{}': worker '{}' could not commit a batch of {} commands ({}); none of it happened, and "
         "they run again one by one",
@@ -573,6 +624,7 @@ void durable_route::run_claimed(worker& w, claimed& row, batch_run* in_batch) {
   if (outcome.what == cmdbus::detail::run_outcome::kind::done) {
     if (in_batch != nullptr) {
       in_batch->unmarked = !claim.marked;
+      in_batch->to_mark = claim.deferred;
     } else if (claim.marked && settings_.batch > 1) {
       batching_.store(true, std::memory_order_release);  // the inbox marks in the command's transaction: batch them
     }

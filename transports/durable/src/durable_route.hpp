@@ -83,23 +83,28 @@ class durable_route final : public route {
     std::vector<cmdbus::detail::pending_event> events;
     bool counted = false;   // ended (succeeded, failed, dead): completed once the batch commits
     bool unmarked = false;  // succeeded without the inbox's mark: its handler chain has no unit of work here
+    bool to_mark = false;   // succeeded, and the inbox left its done mark to the batch
     bool again = false;     // failed transiently (a lock it could not have, say): the batch ends before it, and it
                             // runs again alone, on the same attempt
   };
 
   void work(worker& w);
   /// Runs the claimed rows: those nobody waits for in one batch when the route batches, the others one by one.
-  void run_rows(worker& w, std::vector<claimed>& rows);
+  /// `claim`, when not null, holds the rows' claim: the first batch's commands join it (or it commits alone).
+  void run_rows(worker& w, std::vector<claimed>& rows, std::unique_ptr<transaction_middleware::batch> claim);
   /// What a batch did: `settled` of its rows (the first ones) ended or were rescheduled with its COMMIT; `broke`:
   /// the next one failed transiently in it (it runs alone, then a new batch takes the rest). Neither: it could not
   /// begin or commit, and nothing of it happened.
   struct batch_result {
     std::size_t settled = 0;
     bool broke = false;
+    bool lost = false;  // the batch held its rows' claim and could not commit: no row of it is this worker's
   };
   /// Runs `rows` in one transaction of the store, each command under a savepoint of its own, up to the first that
-  /// fails transiently.
-  batch_result run_batch(worker& w, const std::vector<claimed*>& rows);
+  /// fails transiently: in `claim` (the transaction that claimed them, committed even when no command settles in
+  /// it), or else in a new one.
+  batch_result run_batch(worker& w, const std::vector<claimed*>& rows,
+                         std::unique_ptr<transaction_middleware::batch> claim = nullptr);
   /// Renews the leases of every row this process's workers hold, every third of lease_ms, until the workers leave.
   void keep_leases();
   /// Decodes and runs one claimed row and writes its outcome: on its own, or as part of `in_batch`.

@@ -28,9 +28,11 @@ class inbox_middleware final : public middleware {
       next();
       return;
     }
-    // Alone, a row another worker took over is not run at all. In a batch this look is left out (a statement per
-    // command saved): the done mark below finds the loss as well, and the command's savepoint undoes its effects.
-    if (store_->ambient_transaction() == nullptr) {
+    // Alone, a row another worker took over is not run at all. In a batch the look and the done mark are left to
+    // the batch (two statements per command saved): before its COMMIT one statement marks every command of it that
+    // succeeded, and if one of them is no longer held by this worker, the whole batch rolls back.
+    const bool in_batch = store_->ambient_transaction() != nullptr;
+    if (!in_batch) {
       const auto owner = tx->template query_one<std::string>(
           "SELECT lease_owner FROM cmdbus_queue WHERE seq = $1 AND state = 'running'", claim->seq);
       if (!owner || *owner != *claim->worker) {
@@ -38,6 +40,11 @@ class inbox_middleware final : public middleware {
       }
     }
     next();
+    if (in_batch) {
+      claim->marked = true;
+      claim->deferred = true;
+      return;
+    }
     // In the same transaction as the handler's effects: both commit, or neither.
     if (tx->execute("UPDATE cmdbus_queue SET state = 'succeeded', updated_at = $1, lease_owner = NULL, "
                     "lease_until = NULL WHERE seq = $2 AND lease_owner = $3",

@@ -53,6 +53,10 @@ struct postgres_dialect {
   /// orders would wait for each other (deadlock_timeout, a second, per cycle). A batch waits for no lock longer than
   /// this: the command that would is run again alone, after the batch commits what ran before it.
   static constexpr std::string_view batch_setup = "SET LOCAL lock_timeout = '50ms'";
+  /// A claim in a batch's transaction must see rows other claimers changed since it began: READ COMMITTED only.
+  static bool claims_in_batch(const store& s) noexcept {
+    return s.settings().isolation == postgres::isolation_level::read_committed;
+  }
   static constexpr char list_open = '{';  // an array literal: {1,2,3}, {"a","b"}
   static constexpr char list_close = '}';
 };

@@ -82,7 +82,9 @@ class queue {
   /// committed on return. A requeued dead letter (same id) becomes pending again, keeping its history.
   virtual void insert(const new_row& row, const context* ctx) = 0;
   /// Claims up to `batch` rows of `route` that may run now (pending and due, or running with an expired lease), at most
-  /// one per partition key and never one whose key has an earlier row pending or running, in order. Commits.
+  /// one per partition key and never one whose key has an earlier row pending or running, in order. Inside a batch
+  /// of this thread (begin_batch), through it: the claim commits with the commands the batch runs, or not at all.
+  /// Otherwise it commits on return.
   virtual std::vector<claimed> claim(std::string_view route, std::string_view worker, clock::time_point now,
                                      std::chrono::milliseconds lease, std::size_t batch) = 0;
   /// Extends to `until` the lease of the rows `seqs` that `worker` still holds (running). Commits.
@@ -91,6 +93,10 @@ class queue {
   /// holds it now. Commits.
   virtual void set_state(const command_id& id, command_status status, std::string_view error, clock::time_point now,
                          std::string_view worker) = 0;
+  /// Marks succeeded those of the rows `seqs` that `worker` still holds; how many it marked. Inside a batch of this
+  /// thread, through it (the batch's commands' done marks, in one statement before its COMMIT).
+  virtual std::size_t mark_succeeded(const std::vector<std::int64_t>& seqs, std::string_view worker,
+                                     clock::time_point now) = 0;
   /// The claimed row `seq`, if `worker` still holds it, runs again from `due` on (pending), its failure at `now`
   /// noted (error, first and last failure, worker). Commits.
   virtual void retry_at(std::int64_t seq, clock::time_point due, std::string_view error, clock::time_point now,
@@ -117,6 +123,9 @@ class queue {
   /// Several commands' runs in one transaction of the store (each joins it under a savepoint; the row writes above
   /// made by this thread meanwhile go through it too). Throws like a command's transaction would.
   [[nodiscard]] virtual std::unique_ptr<transaction_middleware::batch> begin_batch() = 0;
+  /// True where a claim may share a batch's transaction (SQLite: one writer anyway; PostgreSQL in READ COMMITTED, the
+  /// store's default: in a stricter isolation level, a claim would fail on rows other claimers changed meanwhile).
+  [[nodiscard]] virtual bool claims_in_batch() const noexcept = 0;
   /// Of the rows `ids`, those that have ended.
   [[nodiscard]] virtual std::vector<ended_row> ended(const std::vector<command_id>& ids) = 0;
   [[nodiscard]] virtual std::optional<command_state> status(const command_id& id) = 0;

@@ -17,6 +17,7 @@
 //     static std::string insert_and_announce(std::string_view insert);  // the post's INSERT, sending news too
 //     static std::unique_ptr<news> listen(store&);    // a listener for that news, or null
 //     static constexpr std::string_view batch_setup;  // run first in a batch's transaction ("" for nothing)
+//     static bool claims_in_batch(const store&);      // may a claim run in a batch's transaction?
 //   };
 #pragma once
 
@@ -193,6 +194,18 @@ DROP INDEX IF EXISTS cmdbus_queue_key;
     });
   }
 
+  std::size_t mark_succeeded(const std::vector<std::int64_t>& seqs, std::string_view worker,
+                             clock::time_point now) override {
+    std::int64_t n = 0;
+    row_write([&](connection& c) {
+      n = c.execute(fmt::format("UPDATE cmdbus_queue SET state = 'succeeded', updated_at = $1, lease_owner = NULL, "
+                                "lease_until = NULL WHERE {} AND lease_owner = $3",
+                                Dialect::seqs_in),
+                    wire::micros(now), list_of(seqs, [](std::int64_t seq) { return std::to_string(seq); }), worker);
+    });
+    return static_cast<std::size_t>(n);
+  }
+
   void retry_at(std::int64_t seq, clock::time_point due, std::string_view error, clock::time_point now,
                 std::string_view worker) override {
     row_write([&](connection& c) {
@@ -310,6 +323,8 @@ DROP INDEX IF EXISTS cmdbus_queue_key;
     return batch;
   }
 
+  [[nodiscard]] bool claims_in_batch() const noexcept override { return Dialect::claims_in_batch(*store_); }
+
   [[nodiscard]] std::vector<ended_row> ended(const std::vector<command_id>& ids) override {
     std::vector<ended_row> out;
     if (ids.empty()) {
@@ -404,9 +419,14 @@ DROP INDEX IF EXISTS cmdbus_queue_key;
     store_->with_connection(f);
   }
 
-  /// Runs `f` in Dialect::begin ... COMMIT on a pooled connection; rolled back if it throws.
+  /// Runs `f` in the thread's batch of this store (committed with it), or else in Dialect::begin ... COMMIT on a
+  /// pooled connection, rolled back if it throws.
   template <class F>
   void write(F&& f) {
+    if (connection* batch = store_->ambient_transaction()) {
+      f(*batch);
+      return;
+    }
     store_->with_connection([&](connection& c) {
       c.exec_script(Dialect::begin);
       try {

@@ -28,7 +28,8 @@ struct sqlite_dialect {
   static std::unique_ptr<news> listen(store&) { return nullptr; }
   static std::string insert_and_announce(std::string_view insert) { return std::string(insert); }
   static constexpr std::string_view batch_setup = "";  // one writer: a batch holds no row locks others wait for
-  static constexpr char list_open = '[';               // a JSON array for json_each: [1,2,3], ["a","b"]
+  static bool claims_in_batch(const store&) noexcept { return true; }
+  static constexpr char list_open = '[';  // a JSON array for json_each: [1,2,3], ["a","b"]
   static constexpr char list_close = ']';
 };
 
