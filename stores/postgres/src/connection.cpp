@@ -259,8 +259,10 @@ detail::result_ptr connection::run(std::string_view sql) {
   for (std::size_t i = 0; i < n; ++i) {
     pointers_[i] = nulls_[i] != 0 ? nullptr : values_[i].c_str();
   }
-  detail::result_ptr res{
-      PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(n), pointers_.data(), nullptr, nullptr, 0)};
+  detail::result_ptr res = deferred_.empty()
+                               ? detail::result_ptr{PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(n),
+                                                                   pointers_.data(), nullptr, nullptr, 0)}
+                               : run_after_deferred(it->second, sql, static_cast<int>(n));
   const auto status = res != nullptr ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_EMPTY_QUERY) {
     const std::string sqlstate = field(res.get(), PG_DIAG_SQLSTATE);
@@ -274,11 +276,69 @@ detail::result_ptr connection::run(std::string_view sql) {
   return res;
 }
 
+bool connection::take_back(std::string_view sql) noexcept {
+  if (deferred_.empty() || deferred_.back() != sql) {
+    return false;
+  }
+  deferred_.pop_back();
+  return true;
+}
+
+detail::result_ptr connection::run_after_deferred(const std::string& name, std::string_view sql, int params) {
+  const std::vector<std::string> before = std::move(deferred_);
+  deferred_.clear();
+  bool sent = PQenterPipelineMode(conn_) == 1;
+  for (const auto& d : before) {
+    sent = sent && PQsendQueryParams(conn_, d.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+  }
+  sent = sent && PQsendQueryPrepared(conn_, name.c_str(), params, pointers_.data(), nullptr, nullptr, 0) == 1;
+  sent = sent && PQpipelineSync(conn_) == 1;
+  if (!sent) {
+    broken_ = true;  // half a pipeline may be on its way: this connection is not used again
+    fail(nullptr, sql);
+  }
+  // Each statement's result, then a NULL; after the last one, the sync point. A failed statement aborts the rest.
+  detail::result_ptr failed;
+  std::string_view failed_sql;
+  detail::result_ptr last;
+  for (std::size_t i = 0; i <= before.size(); ++i) {
+    detail::result_ptr r{PQgetResult(conn_)};
+    if (r == nullptr) {
+      broken_ = true;
+      fail(nullptr, sql);
+    }
+    while (PGresult* more = PQgetResult(conn_)) {
+      PQclear(more);
+    }
+    if (i == before.size()) {
+      last = std::move(r);
+    } else if (failed == nullptr && PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+      failed = std::move(r);
+      failed_sql = before[i];
+    }
+  }
+  const detail::result_ptr sync{PQgetResult(conn_)};
+  if (sync == nullptr || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC || PQexitPipelineMode(conn_) != 1) {
+    broken_ = true;
+    fail(nullptr, sql);
+  }
+  if (failed != nullptr) {
+    fail(failed.get(), failed_sql);
+  }
+  return last;
+}
+
 detail::result_ptr connection::exec_simple(std::string_view sql) {
   if (!healthy()) {
+    deferred_.clear();
     fail(nullptr, sql, true);
   }
-  script_.assign(sql);
+  script_.clear();
+  for (const auto& d : deferred_) {  // one simple-protocol message may hold several statements
+    script_.append(d).append("; ");
+  }
+  deferred_.clear();
+  script_.append(sql);
   detail::result_ptr res{PQexec(conn_, script_.c_str())};
   const auto status = res != nullptr ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_EMPTY_QUERY) {

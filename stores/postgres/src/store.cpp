@@ -40,7 +40,11 @@ class transaction_control {
   static void run(connection& c, std::string_view sql) { (void)c.exec_simple(sql); }
   [[nodiscard]] static bool probe_idle(connection& c) noexcept { return c.probe_idle(); }
 
+  static void defer(connection& c, std::string sql) { c.defer(std::move(sql)); }
+  [[nodiscard]] static bool take_back(connection& c, std::string_view sql) noexcept { return c.take_back(sql); }
+
   static void rollback(connection& c) noexcept {
+    c.drop_deferred();
     if (!c.healthy()) {
       return;  // the server has rolled back already: the transaction died with the connection
     }
@@ -210,15 +214,19 @@ class unit_of_work_middleware final : public transaction_middleware {
   }
   void commit(transaction_type& tx) override { control::commit(conn(tx)); }
   void rollback(transaction_type& tx) noexcept override { control::rollback(conn(tx)); }
+  // A savepoint and its release do not cost a round trip each: they travel with the next statement (a nested
+  // command's first, or the COMMIT), and a savepoint under which nothing ran is never sent.
   void savepoint(transaction_type& tx, const std::string& name) override {
-    control::run(conn(tx), "SAVEPOINT " + name);
+    control::defer(conn(tx), "SAVEPOINT " + name);
   }
   void release(transaction_type& tx, const std::string& name) override {
-    control::run(conn(tx), "RELEASE SAVEPOINT " + name);
+    if (!control::take_back(conn(tx), "SAVEPOINT " + name)) {
+      control::defer(conn(tx), "RELEASE SAVEPOINT " + name);
+    }
   }
   void rollback_to(transaction_type& tx, const std::string& name) noexcept override {
     connection& c = conn(tx);
-    if (!c.healthy()) {
+    if (control::take_back(c, "SAVEPOINT " + name) || !c.healthy()) {
       return;
     }
     try {

@@ -176,8 +176,19 @@ class connection {
 
   /// Prepares `sql` (once), runs it with the bound parameters, and returns its result; failures throw.
   detail::result_ptr run(std::string_view sql);
-  /// Runs `sql` through the simple protocol; failures throw. Used for transaction control and scripts.
+  /// Runs `sql` through the simple protocol, after the deferred statements (in the same message); failures throw.
+  /// Used for transaction control and scripts.
   detail::result_ptr exec_simple(std::string_view sql);
+  /// Sends `sql` (a statement without parameters or result: SAVEPOINT, RELEASE) not now but with the next statement,
+  /// in one round trip (libpq pipeline mode); its error, if any, is thrown there.
+  void defer(std::string sql) { deferred_.push_back(std::move(sql)); }
+  /// Takes back the last deferred statement if it is `sql` (a savepoint released or rolled back before any
+  /// statement ran under it need not be sent at all); false if it is not.
+  [[nodiscard]] bool take_back(std::string_view sql) noexcept;
+  /// Forgets the deferred statements (a ROLLBACK makes them moot).
+  void drop_deferred() noexcept { deferred_.clear(); }
+  /// run()'s way when statements are deferred: they, then the prepared statement `name`, in one pipeline.
+  detail::result_ptr run_after_deferred(const std::string& name, std::string_view sql, int params);
   /// Throws the cmdbus error for the failed `res` (nullptr: libpq returned no result) while running `what`.
   /// `before_sending`: the connection was found broken before `what` was sent.
   [[noreturn]] void fail(const pg_result* res, std::string_view what, bool before_sending = false);
@@ -197,7 +208,8 @@ class connection {
   std::vector<char> nulls_;
   std::vector<const char*> pointers_;
   std::size_t params_ = 0;
-  std::string script_;  // reused buffer: libpq wants NUL-terminated text
+  std::string script_;                 // reused buffer: libpq wants NUL-terminated text
+  std::vector<std::string> deferred_;  // sent with the next statement (defer())
 };
 
 }  // namespace cmdbus::postgres
