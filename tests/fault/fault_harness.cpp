@@ -145,6 +145,8 @@ class workers {
     return problems;
   }
   [[nodiscard]] std::size_t size() const noexcept { return pids_.size(); }
+  /// The live workers' process ids (-1 for one that ended).
+  [[nodiscard]] const std::vector<pid_t>& pids() const noexcept { return pids_; }
   /// Per live worker, the tag it was started with (`--tag`; on PostgreSQL its connections' application_name is
   /// cmdbus_fault_worker_<tag>).
   [[nodiscard]] const std::vector<int>& tags() const noexcept { return tags_; }
@@ -393,6 +395,10 @@ struct outage {
   std::string must_say;                        // what a post's error says while it lasts
   std::function<std::string(workers&)> begin;  // the problem that kept it from beginning, or empty
   std::function<void()> end;
+  // Where the posting process can still write after begin(), the outage reaches it only with cut_off_poster(): first
+  // a backlog is posted that the workers cannot settle meanwhile. Empty where begin() takes the database from all.
+  std::function<void()> cut_off_poster;
+  std::function<std::int64_t()> settled;  // how many rows have ended, read while it lasts; empty where it cannot be
 };
 
 /// What the outages showed: how many there were, the error a post got during the first, and broken promises.
@@ -404,14 +410,26 @@ struct outage_report {
 
 /// One outage: while the database is away a post must fail, saying why and where (and leave no row: the books
 /// count the rows); then it comes back, and the workers must carry on by themselves.
-void take_database_away(const outage& o, workers& w, cmdbus::bus& bus, int pause_ms, outage_report& r) {
+void take_database_away(const outage& o, workers& w, cmdbus::bus& bus, int pause_ms,
+                        const std::function<void()>& post_backlog, outage_report& r) {
   if (auto problem = o.begin(w); !problem.empty()) {
     r.problems.push_back(problem);
     return;
   }
+  const std::int64_t settled_before = o.settled ? o.settled() : 0;
+  if (o.cut_off_poster) {
+    post_backlog();  // work the workers meet while they cannot write
+    o.cut_off_poster();
+  }
   ++r.count;
   const auto refused = bus.try_post(fault::Transfer{0, 1, 2, 1});  // n = 0: not a transfer the books expect
   std::this_thread::sleep_for(std::chrono::milliseconds{pause_ms});
+  if (o.settled) {  // nothing can end while the database is away: if something did, the outage missed the workers
+    if (const auto during = o.settled() - settled_before; during != 0) {
+      r.problems.push_back(
+          fmt::format("{} commands ended while {}: the outage did not reach the workers", during, o.what));
+    }
+  }
   o.end();
   if (refused) {
     r.problems.push_back(fmt::format("a post was accepted while {} ({})", o.what, refused->to_string()));
@@ -445,7 +463,7 @@ int drive(const settings& s, Store& db, const dialect& d, std::vector<std::strin
   int kills = 0;
   outage_report outages;
   const int planned_outages = o != nullptr && s.kills > 0 ? s.outages : 0;
-  while (n < s.commands || kills < s.kills) {
+  const auto post_chunk = [&] {
     for (std::int64_t i = 0; i < chunk && n < s.commands; ++i) {
       ++n;
       fault::Transfer t{n, pick(1, fault::account_count), 0, pick(1, 100)};
@@ -457,12 +475,15 @@ int drive(const settings& s, Store& db, const dialect& d, std::vector<std::strin
       }
       posted.emplace(bus.post(t).to_string(), n);
     }
+  };
+  while (n < s.commands || kills < s.kills) {
+    post_chunk();
     std::this_thread::sleep_for(std::chrono::milliseconds{pick(0, 30)});
     if (kills < s.kills) {
       w.kill_and_restart(static_cast<std::size_t>(pick(0, static_cast<std::int64_t>(w.size()) - 1)));
       ++kills;
       if (outages.count < planned_outages && kills == (outages.count + 1) * s.kills / (planned_outages + 1)) {
-        take_database_away(*o, w, bus, s.outage_ms, outages);
+        take_database_away(*o, w, bus, s.outage_ms, post_chunk, outages);
       }
     }
   }
@@ -490,6 +511,9 @@ int drive(const settings& s, Store& db, const dialect& d, std::vector<std::strin
   if (o != nullptr) {
     std::printf("  %d outages (%s, %d ms each); a post meanwhile got: %s\n", outages.count, o->what.c_str(),
                 s.outage_ms, outages.refusal.empty() ? "(none)" : outages.refusal.c_str());
+    if (o->settled) {
+      std::printf("  while it lasted, no command ended (each outage began with a backlog the workers had to write)\n");
+    }
   }
   for (const auto& p : v.problems) {
     std::printf("  FAILED: %s\n", p.c_str());
@@ -519,19 +543,47 @@ int run_sqlite(const settings& s) {
   const std::string path = (dir / "bank.db").string();
   cmdbus::sqlite::store db({.path = path});
   fault::create_bank(db);
-  // The outage: this (posting) process may write no byte to any file (RLIMIT_FSIZE 0), as on a full disk; the
-  // worker processes go on.
+  // The outage: a full disk. No process may write a byte to any file (RLIMIT_FSIZE 0): neither this (posting) one nor
+  // any worker process, whose claims, commands and commits then fail until it is over. A refused write is an error
+  // (EFBIG), not the end of the process: SIGXFSZ is ignored here, before any worker starts, and so in every worker
+  // (an ignored signal stays ignored across exec).
+  ::signal(SIGXFSZ, SIG_IGN);
   rlimit normal{};
   ::getrlimit(RLIMIT_FSIZE, &normal);
-  const outage full_disk{"the posting process could not write to disk (RLIMIT_FSIZE 0)", "disk I/O error",
-                         [&](workers&) {
-                           ::signal(SIGXFSZ, SIG_IGN);  // a refused write is an error, not the end of the process
-                           const rlimit none{0, normal.rlim_max};
-                           return ::setrlimit(RLIMIT_FSIZE, &none) == 0
-                                      ? std::string{}
-                                      : fmt::format("setrlimit: {}", std::strerror(errno));
+  const auto limit_workers = [](const workers& w, const rlimit& limit) {
+    std::string problem;
+    for (const pid_t p : w.pids()) {
+      if (p > 0 && ::prlimit(p, RLIMIT_FSIZE, &limit, nullptr) != 0 && problem.empty()) {
+        problem = fmt::format("prlimit of worker process {}: {}", p, std::strerror(errno));
+      }
+    }
+    return problem;
+  };
+  const workers* limited = nullptr;
+  const outage full_disk{"no process could write to disk (RLIMIT_FSIZE 0: the posting one and every worker)",
+                         "disk I/O error",
+                         [&](workers& w) {
+                           limited = &w;
+                           return limit_workers(w, rlimit{0, normal.rlim_max});
                          },
-                         [&] { ::setrlimit(RLIMIT_FSIZE, &normal); }};
+                         [&] {
+                           ::setrlimit(RLIMIT_FSIZE, &normal);
+                           (void)limit_workers(*limited, normal);
+                         },
+                         [&] {
+                           const rlimit none{0, normal.rlim_max};
+                           ::setrlimit(RLIMIT_FSIZE, &none);
+                         },
+                         [&] {
+                           std::int64_t n = -1;
+                           db.with_connection([&](cmdbus::sqlite::connection& c) {
+                             n = c.query_one<std::int64_t>(
+                                      "SELECT count(*) FROM cmdbus_queue WHERE state IN "
+                                      "('succeeded', 'failed', 'dead')")
+                                     .value_or(-1);
+                           });
+                           return n;
+                         }};
   return drive(s, db, sqlite_dialect, {"--store", "sqlite", "--db", path}, &full_disk);
 }
 
@@ -574,7 +626,8 @@ int run_postgres(const settings& s) {
     fault::create_bank(db);
     // The outage: the server stopped (pg_ctl stop -m fast) and started again, once every worker process has
     // connected (a worker that starts while the database is down exits with an error, as it should).
-    const outage restart{"PostgreSQL was stopped", "PostgreSQL at ",
+    const outage restart{"PostgreSQL was stopped",
+                         "PostgreSQL at ",
                          [&](workers& w) {
                            const auto until = std::chrono::steady_clock::now() + 60s;
                            for (const int tag : w.tags()) {
@@ -598,7 +651,9 @@ int run_postgres(const settings& s) {
                            control.stop();
                            return std::string{};
                          },
-                         [&] { control.start(); }};
+                         [&] { control.start(); },
+                         nullptr,
+                         nullptr};
     result = drive(s, db, postgres_dialect, {"--store", "postgres", "--conninfo", conninfo},
                    control.missing().empty() ? &restart : nullptr);
   }
