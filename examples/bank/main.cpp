@@ -511,8 +511,10 @@ void section_durable_route(demo& d, const std::filesystem::path& config) {
       const auto stats = poster.queue_stats()[0];
       const auto old_pid = worker->pid();
       worker->kill_hard();
-      fmt::print("  posted {}; SIGKILL to worker {} while it ran {} and {} waited\n", kill_after, old_pid,
-                 stats.value("running").value_or(0), stats.queued);
+      fmt::print(
+          "  posted {}; SIGKILL to worker {}: {} rows claimed outside a batch, {} waiting (a batch it had not "
+          "committed, claim included, rolls back whole: its rows are simply pending again)\n",
+          kill_after, old_pid, stats.value("running").value_or(0), stats.queued);
       worker = std::make_unique<bank::worker_process>(config);
       fmt::print("  started worker process {}; posting goes on\n", worker->pid());
     }
@@ -531,8 +533,8 @@ void section_durable_route(demo& d, const std::filesystem::path& config) {
   }
   const auto after = d.bus.query(bank::AuditBank{});
   const int exit_status = worker->stop();
-  fmt::print("  {} of {} succeeded; {} were run again after the kill (their worker died holding them)\n", succeeded,
-             count, again);
+  fmt::print("  {} of {} succeeded; {} took a second attempt (rows the killed worker held under a committed claim)\n",
+             succeeded, count, again);
   fmt::print("  read-model lines: {} before, {} after ({} new); total money {} before, {} after\n", before.lines,
              after.lines, after.lines - before.lines, format_money(before.total_balance),
              format_money(after.total_balance));
