@@ -187,8 +187,10 @@ void durable_route::work(worker& w) {
     if (rows.empty()) {
       claim.reset();  // nothing claimed: rolled back
     }
-    run_rows(w, rows, std::move(claim));
-    if (!rows.empty()) {
+    // A claim that could not commit (a full disk, say) is a failing database too: no tight loop of retries, which
+    // would also keep SQLite's one write lock from everybody else.
+    claim_failed = !run_rows(w, rows, std::move(claim)) || claim_failed;
+    if (!rows.empty() && !claim_failed) {
       continue;
     }
     if (stopping) {
@@ -421,7 +423,7 @@ void durable_route::poll_outcomes() {
   }
 }
 
-void durable_route::run_rows(worker& w, std::vector<claimed>& rows,
+bool durable_route::run_rows(worker& w, std::vector<claimed>& rows,
                              std::unique_ptr<transaction_middleware::batch> claim) {
   const auto let_go = [&w](std::int64_t seq) {
     std::lock_guard lock(w.held_mutex);
@@ -447,7 +449,7 @@ void durable_route::run_rows(worker& w, std::vector<claimed>& rows,
       for (const auto& row : rows) {
         let_go(row.seq);  // the claim did not happen: the rows are pending, for the next claim of any worker
       }
-      return;
+      return false;
     }
     for (std::size_t i = 0; i < done.settled; ++i) {
       let_go(batched[i]->seq);
@@ -477,6 +479,7 @@ void durable_route::run_rows(worker& w, std::vector<claimed>& rows,
       alone(row);
     }
   }
+  return true;
 }
 
 durable_route::batch_result durable_route::run_batch(worker& w, const std::vector<claimed*>& rows,

@@ -91,7 +91,8 @@ class durable_route final : public route {
   void work(worker& w);
   /// Runs the claimed rows: those nobody waits for in one batch when the route batches, the others one by one.
   /// `claim`, when not null, holds the rows' claim: the first batch's commands join it (or it commits alone).
-  void run_rows(worker& w, std::vector<claimed>& rows, std::unique_ptr<transaction_middleware::batch> claim);
+  /// False if the claim in `claim` could not commit (nothing ran).
+  bool run_rows(worker& w, std::vector<claimed>& rows, std::unique_ptr<transaction_middleware::batch> claim);
   /// What a batch did: `settled` of its rows (the first ones) ended or were rescheduled with its COMMIT; `broke`:
   /// the next one failed transiently in it (it runs alone, then a new batch takes the rest). Neither: it could not
   /// begin or commit, and nothing of it happened.
