@@ -13,8 +13,8 @@ struct active_claim {
   command_id id;
   std::int64_t seq = 0;
   const std::string* worker = nullptr;  // the lease owner
-  bool marked = false;                  // the inbox marked it succeeded in the command's transaction
-  bool deferred = false;                // ... in a batch: left to the batch's one done mark before its COMMIT
+  bool marked = false;                  // the inbox marked it succeeded in the command's transaction (in a batch:
+                                        // left to the batch's one done mark before its COMMIT)
   bool lost = false;                    // the inbox found another worker holding it: this run was rolled back
 };
 

@@ -627,7 +627,7 @@ void durable_route::run_claimed(worker& w, claimed& row, batch_run* in_batch) {
   if (outcome.what == cmdbus::detail::run_outcome::kind::done) {
     if (in_batch != nullptr) {
       in_batch->unmarked = !claim.marked;
-      in_batch->to_mark = claim.deferred;
+      in_batch->to_mark = claim.marked;
     } else if (claim.marked && settings_.batch > 1) {
       batching_.store(true, std::memory_order_release);  // the inbox marks in the command's transaction: batch them
     }

@@ -42,7 +42,6 @@ class inbox_middleware final : public middleware {
     next();
     if (in_batch) {
       claim->marked = true;
-      claim->deferred = true;
       return;
     }
     // In the same transaction as the handler's effects: both commit, or neither.

@@ -171,7 +171,7 @@ DROP INDEX IF EXISTS cmdbus_queue_key;
       c.execute(fmt::format("UPDATE cmdbus_queue SET lease_until = $1 WHERE seq IN (SELECT seq FROM cmdbus_queue "
                             "WHERE {} AND state = 'running' AND lease_owner = $3{})",
                             Dialect::seqs_in, Dialect::skip_locked),
-                wire::micros(until), list_of(seqs, [](std::int64_t seq) { return std::to_string(seq); }), worker);
+                wire::micros(until), seq_list(seqs), worker);
     });
   }
 
@@ -201,7 +201,7 @@ DROP INDEX IF EXISTS cmdbus_queue_key;
       n = c.execute(fmt::format("UPDATE cmdbus_queue SET state = 'succeeded', updated_at = $1, lease_owner = NULL, "
                                 "lease_until = NULL WHERE {} AND lease_owner = $3",
                                 Dialect::seqs_in),
-                    wire::micros(now), list_of(seqs, [](std::int64_t seq) { return std::to_string(seq); }), worker);
+                    wire::micros(now), seq_list(seqs), worker);
     });
     return static_cast<std::size_t>(n);
   }
@@ -396,6 +396,10 @@ DROP INDEX IF EXISTS cmdbus_queue_key;
       list.back() = Dialect::list_close;
     }
     return list;
+  }
+  /// Row numbers as a list parameter (Dialect::seqs_in).
+  static std::string seq_list(const std::vector<std::int64_t>& seqs) {
+    return list_of(seqs, [](std::int64_t seq) { return std::to_string(seq); });
   }
 
   /// Sends `what` + `route` to the listeners of the table, if the database has any (at the transaction's COMMIT).
