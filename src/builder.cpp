@@ -73,7 +73,8 @@ void bus_builder::add_handler(const message_info& info, std::shared_ptr<void> ha
         fmt::format("cmdbus: a second handler for {} '{}' (type {}) at {}; the first was "
                     "registered at {}. A {} has exactly one handler",
                     info.kind == message_kind::query ? "query" : "command", info.wire_name, info.type_name,
-                    at.to_string(), r.handled_at->to_string(), info.kind == message_kind::query ? "query" : "command"));
+                    at.to_string(), r.handled_at ? r.handled_at->to_string() : std::string{"?"},
+                    info.kind == message_kind::query ? "query" : "command"));
   }
   r.handler = std::move(handler);
   r.invoke = fn;

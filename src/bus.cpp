@@ -267,7 +267,7 @@ stop_report bus::run_workers(const std::vector<std::string>& routes, std::stop_t
   std::mutex m;
   std::condition_variable_any until;
   std::unique_lock lock(m);
-  until.wait(lock, stop_requested, [] { return false; });
+  until.wait(lock, std::move(stop_requested), [] { return false; });
   lock.unlock();
   return stop_routes(chosen, std::nullopt);
 }
@@ -299,7 +299,7 @@ void bus::on_succeeded(detail::envelope& e, const consistency_token& token) noex
   }
 }
 
-std::unique_ptr<detail::envelope> bus::unpack(detail::parcel& p, std::exception_ptr failure) noexcept {
+std::unique_ptr<detail::envelope> bus::unpack(detail::parcel& p, const std::exception_ptr& failure) noexcept {
   const command_id id = p.id;
   const std::uint32_t type = p.ops->type_index;
   try {
@@ -405,14 +405,14 @@ void bus::bury(std::unique_ptr<detail::envelope> e) noexcept {
   }
 }
 
-void bus::after_commit_of(detail::envelope& e, std::vector<detail::pending_event> events) noexcept {
+void bus::after_commit_of(detail::envelope& e, const std::vector<detail::pending_event>& events) noexcept {
   if (events.empty()) {
     return;
   }
   context ctx(*this, *e.target->info, nullptr, e.options.get());
   ctx.assign_id(e.id);
   ctx.run_on_worker(e.attempts > 0 ? e.attempts - 1 : 0);
-  after_commit(ctx, std::move(events));
+  after_commit(ctx, events);
 }
 
 void bus::abandon(std::unique_ptr<detail::envelope> e, std::string_view route) noexcept {
@@ -476,6 +476,9 @@ void bus::requeue(std::unique_ptr<detail::envelope>& e) {
 
 void bus::await_consistency(const dispatch_options& options, std::string_view query_name) const {
   using namespace std::chrono_literals;
+  if (!options.at_least) {
+    return;  // nothing to wait for
+  }
   const auto until = options.deadline.value_or(clock::now() + 10s);
   consistency_token target = *options.at_least;
   if (!target.command.is_nil()) {
@@ -576,11 +579,11 @@ void bus::publish(context& ctx) {
       uow->defer(std::move(e));
     }
   } else {
-    after_commit(ctx, std::move(waiting));
+    after_commit(ctx, waiting);
   }
 }
 
-void bus::after_commit(context& ctx, std::vector<detail::pending_event> events) noexcept {
+void bus::after_commit(context& ctx, const std::vector<detail::pending_event>& events) noexcept {
   auto& st = *state_;
   for (const auto& e : events) {
     if (e.index >= st.after_commit.size()) {
@@ -673,12 +676,12 @@ const message_info& worker_host::info(std::uint32_t type_index) const noexcept {
   return *bus_->slots_[type_index].info;
 }
 
-std::unique_ptr<detail::envelope> worker_host::unpack(detail::parcel& p, std::exception_ptr failure) noexcept {
-  return bus_->unpack(p, std::move(failure));
+std::unique_ptr<detail::envelope> worker_host::unpack(detail::parcel& p, const std::exception_ptr& failure) noexcept {
+  return bus_->unpack(p, failure);
 }
 
-void worker_host::after_commit(detail::envelope& e, std::vector<detail::pending_event> events) noexcept {
-  bus_->after_commit_of(e, std::move(events));
+void worker_host::after_commit(detail::envelope& e, const std::vector<detail::pending_event>& events) noexcept {
+  bus_->after_commit_of(e, events);
 }
 
 void worker_host::bury(std::unique_ptr<detail::envelope> e) noexcept {
@@ -739,6 +742,17 @@ tl::expected<std::unique_ptr<detail::envelope>, std::string> worker_host::decode
   } catch (const std::exception& x) {  // out of memory while describing or decoding
     return tl::unexpected(fmt::format("command '{}' could not be decoded: {}", command, x.what()));
   }
+}
+
+std::vector<worker_host::routed_command> worker_host::commands_on(const route& r) const {
+  std::vector<routed_command> out;
+  for (std::uint32_t i = 0; i < bus_->slot_count_; ++i) {
+    const auto& s = bus_->slots_[i];
+    if (s.async == &r && s.info != nullptr) {
+      out.push_back({s.info, std::span<middleware* const>(s.chain, s.chain_size)});
+    }
+  }
+  return out;
 }
 
 std::size_t worker_host::status_retention() const noexcept {

@@ -55,7 +55,7 @@ consistency_token context::committed() const noexcept {
 }
 
 void context::make_id() const noexcept {
-  lazy_.id = command_id::generate();
+  lazy_.id = options_ != nullptr && !options_->id.is_nil() ? options_->id : command_id::generate();
   have_ |= have_id;
 }
 

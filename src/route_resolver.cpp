@@ -110,8 +110,10 @@ resolved_routes resolve_routes(const bus_builder::state& r) {
     }
   }
   std::vector<std::string_view> route_names;
-  for (const auto& [name, info] : routes) {
-    route_names.push_back(name);
+  // No structured bindings over `routes` in this function: clang-tidy 16's optional-access analysis crashes on them.
+  route_names.reserve(routes.size());
+  for (const auto& route : routes) {
+    route_names.push_back(route.first);
   }
   const auto known_routes = fmt::format("{}", fmt::join(route_names, ", "));
   auto route_exists = [&](const std::string& name, const std::string& where, std::string_view what) {
@@ -214,14 +216,14 @@ resolved_routes resolve_routes(const bus_builder::state& r) {
   }
   // The routes some command uses start, in file order.
   std::vector<std::pair<std::size_t, planned_route>> used;
-  for (auto& [name, info] : routes) {
-    if (info.used) {
-      used.emplace_back(info.order, planned_route{name, std::move(info.plan)});
+  for (auto& route : routes) {
+    if (route.second.used) {
+      used.emplace_back(route.second.order, planned_route{route.first, std::move(route.second.plan)});
     }
   }
   std::sort(used.begin(), used.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (auto& [order, planned] : used) {
-    out.routes.push_back(std::move(planned));
+  for (auto& u : used) {
+    out.routes.push_back(std::move(u.second));
   }
   return out;
 }

@@ -59,6 +59,7 @@ std::optional<std::string> toml_route_table::choice(std::string_view key,
   const auto* v = node->as_string();
   if (v == nullptr || std::find(allowed.begin(), allowed.end(), v->get()) == allowed.end()) {
     std::vector<std::string> quoted;
+    quoted.reserve(allowed.size());
     for (const auto a : allowed) {
       quoted.push_back(fmt::format("\"{}\"", a));
     }

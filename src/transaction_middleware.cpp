@@ -79,7 +79,7 @@ void transaction_middleware::run_root(context& ctx, bool read_only, const next_s
     }
     committed_events = tx->take_deferred();
   }  // the connection goes back before the subscribers run: a command they dispatch may need one
-  ctx.bus().after_commit(ctx, std::move(committed_events));
+  ctx.bus().after_commit(ctx, committed_events);
 }
 
 void transaction_middleware::join(transaction& tx, const next_step& next) {

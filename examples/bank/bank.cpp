@@ -4,6 +4,9 @@
 #include <cmdbus/bus.hpp>
 #include <cmdbus/context.hpp>
 #include <cmdbus/durable.hpp>
+#if defined(EXAMPLES_WITH_POSTGRES)
+#include <cmdbus/durable/postgres.hpp>
+#endif
 #include <cmdbus/retry.hpp>
 #include <exception>
 #include <limits>

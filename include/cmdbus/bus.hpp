@@ -194,7 +194,7 @@ class bus {
 
   /// For unit-of-work middleware: delivers events to their after-commit subscribers, once the transaction that
   /// `ctx` owns has committed. A subscriber's exception is logged and counted, and the others still run.
-  void after_commit(context& ctx, std::vector<detail::pending_event> events) noexcept;
+  void after_commit(context& ctx, const std::vector<detail::pending_event>& events) noexcept;
 
   /// The context of the handler running on this thread, if any.
   [[nodiscard]] static const context* current() noexcept { return detail::current_context; }
@@ -242,7 +242,7 @@ class bus {
     std::unique_ptr<detail::envelope> e = std::make_unique<detail::typed_envelope<M>>(m);
     e->target = &s;
     e->type_index = detail::type_index<M>();
-    e->id = command_id::generate();
+    e->id = options != nullptr && !options->id.is_nil() ? options->id : command_id::generate();
     const context* parent = detail::current_context;
     if (options != nullptr || parent != nullptr) [[unlikely]] {
       e->options = std::make_unique<dispatch_options>(options != nullptr ? *options : dispatch_options{});
@@ -446,7 +446,7 @@ class bus {
   void on_succeeded(detail::envelope& e, const consistency_token& token) noexcept;
   /// The command carried by value in `p` moves into a heap envelope (`p` is left empty). Out of memory, it is lost:
   /// reported (status failed, logged with `failure` if given) and null returned.
-  std::unique_ptr<detail::envelope> unpack(detail::parcel& p, std::exception_ptr failure = nullptr) noexcept;
+  std::unique_ptr<detail::envelope> unpack(detail::parcel& p, const std::exception_ptr& failure = nullptr) noexcept;
   /// A failed first attempt of a command carried by value: it moves into an envelope (`failed`), then on_failed.
   detail::parcel_run on_parcel_failed(detail::parcel& p, std::uint64_t started, const context& ctx,
                                       std::exception_ptr failure) noexcept;
@@ -456,7 +456,7 @@ class bus {
   void bury(std::unique_ptr<detail::envelope> e) noexcept;
   /// After a worker's batch committed: the after-commit subscribers see the events of `e`'s run, with a context
   /// like the one it ran in (its id, options, attempt).
-  void after_commit_of(detail::envelope& e, std::vector<detail::pending_event> events) noexcept;
+  void after_commit_of(detail::envelope& e, const std::vector<detail::pending_event>& events) noexcept;
   /// Not run because the bus stopped: the waiting caller gets stopping_error, or it becomes a dead letter.
   void abandon(std::unique_ptr<detail::envelope> e, std::string_view route) noexcept;
   /// A dead letter back on its route; `e` is left as it was if the route refuses it.

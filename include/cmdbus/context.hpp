@@ -46,6 +46,9 @@ struct header {
 /// Anything left empty is inherited from the enclosing command, or made new.
 struct dispatch_options {
   std::optional<clock::time_point> deadline;
+  /// nil: a new id. Set: the command's id, chosen by the caller (an idempotency key): on a durable route, a post of
+  /// an id its table holds already changes nothing and returns that id (the row stays as it is, whatever its state).
+  command_id id{};
   command_id correlation_id{};  ///< nil: inherit from the parent command, or use this command's own id
   command_id causation_id{};    ///< nil: the parent command's id, if any
   std::string traceparent;      ///< a W3C traceparent to continue; empty: inherit, or start a new trace
@@ -149,7 +152,8 @@ class context {
   [[nodiscard]] bool expired() const noexcept {
     return deadline_ != no_deadline && clock::now().time_since_epoch().count() >= deadline_;
   }
-  /// 1 for the first try; retries (which come with later routes and stores) count up.
+  /// 1 for the first run; each run after a failure counts up (the retry policy's max_attempts is against this). On a
+  /// durable route, a run that its worker never finished (the worker was killed, its claim lost) does not count.
   [[nodiscard]] std::uint32_t attempt() const noexcept { return retries_ + 1; }
 
   /// The header's value (headers set by middleware shadow the caller's), or nullopt.

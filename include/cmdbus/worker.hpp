@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,9 +38,18 @@
 namespace cmdbus {
 
 class bus;
+class middleware;
+class route;
 
 class worker_host {
  public:
+  /// A command type this process routes to a route, and the middleware its runs pass through, outermost first (the
+  /// bus's, then the type's own).
+  struct routed_command {
+    const message_info* info = nullptr;
+    std::span<middleware* const> pipeline;
+  };
+
   explicit worker_host(cmdbus::bus& owner) noexcept : bus_(&owner) {}
   worker_host(const worker_host&) = delete;
   worker_host& operator=(const worker_host&) = delete;
@@ -76,16 +86,19 @@ class worker_host {
   /// Moves the command carried by value in `p` into a heap envelope (`p` is left empty): to wait behind its key, to
   /// be abandoned. Out of memory it is lost: reported (status failed, logged, with `failure` if given) and null.
   [[nodiscard]] std::unique_ptr<detail::envelope> unpack(detail::parcel& p,
-                                                         std::exception_ptr failure = nullptr) noexcept;
+                                                         const std::exception_ptr& failure = nullptr) noexcept;
 
   /// For a command run in a batch (transaction_middleware::batch), once the batch has committed: its after-commit
   /// subscribers see the events it deferred (batch::take_events), with a context like the one it ran in.
-  void after_commit(detail::envelope& e, std::vector<detail::pending_event> events) noexcept;
+  void after_commit(detail::envelope& e, const std::vector<detail::pending_event>& events) noexcept;
   /// Failed for good with nobody waiting (outcome `dead`): a dead letter, logged and counted; status dead.
   void bury(std::unique_ptr<detail::envelope> e) noexcept;
   /// Not run because the bus stopped (its deadline passed): the waiting caller gets stopping_error, else it becomes a
   /// dead letter.
   void abandon(std::unique_ptr<detail::envelope> e, std::string_view route) noexcept;
+
+  /// The command types routed to `r` in this process (with a handler here or not), for checks at open().
+  [[nodiscard]] std::vector<routed_command> commands_on(const route& r) const;
 
   /// How many settled commands' status to keep per worker (bus_builder::status_retention).
   [[nodiscard]] std::size_t status_retention() const noexcept;

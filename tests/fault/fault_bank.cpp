@@ -29,7 +29,7 @@ template <class Store>
 void register_on(cmdbus::bus_builder& b, Store& db) {
   b.route_kind(cmdbus::durable::kind(db));
   cmdbus::retry_policy retry;
-  retry.max_attempts = 10;  // a command's attempts include those a killed worker began
+  retry.max_attempts = 10;
   retry.initial_delay = std::chrono::milliseconds{5};
   b.use(cmdbus::make_retry(retry));
   b.use(db.unit_of_work());

@@ -13,6 +13,7 @@
 #include <cmdbus/sqlite/store.hpp>
 #include <cmdbus/wire/json_codec.hpp>
 #if CMDBUS_DURABLE_WITH_POSTGRES
+#include <cmdbus/durable/postgres.hpp>
 #include <cmdbus/postgres/store.hpp>
 #endif
 

@@ -213,6 +213,7 @@ struct row_end {
   std::int64_t attempts = 0;
   std::int64_t n = 0;
   bool has_error = false;
+  std::int64_t lost_claims = 0;  // claims of workers killed while they ran it
 };
 
 /// What the books say once every command has ended; `problems` lists each broken promise.
@@ -280,14 +281,15 @@ verdict check_books(Store& db, const dialect& d, const std::map<std::string, std
   std::map<std::string, std::int64_t> applied;
   std::int64_t total = 0, view_mismatch = 0, ledger_mismatch = 0;
   db.with_connection([&](auto& c) {
-    c.query(fmt::format("SELECT id, state, attempts, {}, CASE WHEN coalesce(error_message, '') <> '' THEN 1 ELSE 0 END "
-                        "FROM cmdbus_queue WHERE route = 'transfers'",
-                        d.payload_n),
-            [&](const auto& r) {
-              rows[r.template get<std::string>(0)] =
-                  row_end{r.template get<std::string>(1), r.template get<std::int64_t>(2),
-                          r.template get<std::int64_t>(3), r.template get<std::int64_t>(4) != 0};
-            });
+    c.query(
+        fmt::format("SELECT id, state, attempts, {}, CASE WHEN coalesce(error_message, '') <> '' THEN 1 ELSE 0 END, "
+                    "lost_claims FROM cmdbus_queue WHERE route = 'transfers'",
+                    d.payload_n),
+        [&](const auto& r) {
+          rows[r.template get<std::string>(0)] =
+              row_end{r.template get<std::string>(1), r.template get<std::int64_t>(2), r.template get<std::int64_t>(3),
+                      r.template get<std::int64_t>(4) != 0, r.template get<std::int64_t>(5)};
+        });
     c.query("SELECT command_id, count(*) FROM ledger GROUP BY command_id",
             [&](const auto& r) { applied[r.template get<std::string>(0)] = r.template get<std::int64_t>(1); });
     total = c.template query_one<std::int64_t>("SELECT CAST(sum(balance) AS BIGINT) FROM accounts").value_or(-1);
@@ -323,7 +325,8 @@ verdict check_books(Store& db, const dialect& d, const std::map<std::string, std
       }
       if (fault::flaky_by_design(n)) {
         ++v.retried;
-      } else if (r.attempts > 1) {
+      }
+      if (r.lost_claims > 0) {
         ++v.taken_over;
       }
     } else if (r.state == "dead" || r.state == "failed") {

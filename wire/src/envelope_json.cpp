@@ -96,7 +96,7 @@ tl::expected<wire_envelope, std::string> parse_envelope(std::string_view text) {
     if (payload != nullptr && is_text.value_or(false) && !payload->is_string()) {
       f.fail("payload", "a string (payload_is_text is true)");
     }
-    if (!f.problem().empty()) {
+    if (!f.problem().empty() || !id || !command || !version) {  // a missing required field is a problem already
       return tl::unexpected(f.problem());
     }
     e.id = *id;

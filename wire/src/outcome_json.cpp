@@ -68,18 +68,19 @@ tl::expected<wire_outcome, std::string> parse_outcome(std::string_view text) {
         const auto code = e.text("code", true);
         auto type = e.text("type", false);
         auto message = e.text("message", false);
-        if (code && !code_named(*code)) {
+        const auto named = code ? code_named(*code) : std::nullopt;
+        if (code && !named) {
           e.fail("code", "\"rejected\", \"transient\" or \"fatal\"");
         }
-        if (!e.problem().empty()) {
+        if (!e.problem().empty() || !named) {  // a missing code is a problem already
           return tl::unexpected(e.problem());
         }
-        o.code = *code_named(*code);
+        o.code = *named;
         o.error_type = std::move(type).value_or(std::string{});
         o.error_message = std::move(message).value_or(std::string{});
       }
     }
-    if (!f.problem().empty()) {
+    if (!f.problem().empty() || !id || !succeeded) {  // a missing required field is a problem already
       return tl::unexpected(f.problem());
     }
     o.id = *id;

@@ -51,6 +51,8 @@ struct parcel_ops {
 };
 
 /// A command by value (`ops` set), a heap envelope (`heavy` set), or nothing (both null: a worker's wake-up call).
+// NOLINTBEGIN(cppcoreguidelines-pro-type-member-init): `storage` is raw bytes that only a command placed there (ops
+// set) gives meaning; zeroing 32 bytes on every parcel would cost the by-value fast path for nothing.
 struct alignas(64) parcel {
   static constexpr std::size_t inline_size = 32;
   static constexpr std::size_t inline_align = 32;
@@ -58,12 +60,14 @@ struct alignas(64) parcel {
   /// Whether an M travels by value.
   template <class M>
   static constexpr bool carries =
-      std::conjunction_v<std::bool_constant<sizeof(M) <= inline_size && alignof(M) <= inline_align>,
-                         std::is_nothrow_move_constructible<M>, std::is_nothrow_destructible<M>>;
+      std::conjunction_v<std::bool_constant<(sizeof(M) <= inline_size)>,
+                         std::bool_constant<(alignof(M) <= inline_align)>, std::is_nothrow_move_constructible<M>,
+                         std::is_nothrow_destructible<M>>;
 
   parcel() noexcept = default;
   explicit parcel(std::unique_ptr<envelope> e) noexcept : heavy(e.release()) {}
   parcel(parcel&& other) noexcept { take(other); }
+  // NOLINTEND(cppcoreguidelines-pro-type-member-init)
   parcel& operator=(parcel&& other) noexcept {
     if (this != &other) {
       clear();

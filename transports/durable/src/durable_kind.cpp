@@ -5,6 +5,9 @@
 #include <string>
 
 #include "cmdbus/durable.hpp"
+#if CMDBUS_DURABLE_WITH_POSTGRES
+#include "cmdbus/durable/postgres.hpp"
+#endif
 #include "durable_route.hpp"
 #include "sqlite_queue.hpp"
 #if CMDBUS_DURABLE_WITH_POSTGRES
@@ -34,7 +37,8 @@ class durable_kind final : public route_kind {
       : queue_(std::move(q)), store_name_(std::move(store_name)) {}
   [[nodiscard]] std::string_view name() const noexcept override { return "durable"; }
   [[nodiscard]] std::vector<std::string_view> keys() const override {
-    return {"store", "workers", "poll_ms", "lease_ms", "batch", "execute_timeout_ms", "start_workers"};
+    return {"store",         "workers",         "poll_ms", "lease_ms", "batch", "execute_timeout_ms",
+            "start_workers", "max_lost_claims", "inbox"};
   }
   [[nodiscard]] std::unique_ptr<route_plan> plan(route_table& table) const override {
     detail::durable_settings s;
@@ -48,8 +52,12 @@ class durable_kind final : public route_kind {
     read(table, "lease_ms", 100, 86'400'000, s.lease_ms);
     read(table, "batch", 1, 1000, s.batch);
     read(table, "execute_timeout_ms", 1, 86'400'000, s.execute_timeout_ms);
+    read(table, "max_lost_claims", 1, 1'000'000, s.max_lost_claims);
     if (const auto start = table.boolean("start_workers")) {
       s.start_workers = *start;
+    }
+    if (const auto inbox = table.boolean("inbox")) {
+      s.inbox = *inbox;
     }
     s.origin = table.location();
     return std::make_unique<durable_plan>(s, queue_);

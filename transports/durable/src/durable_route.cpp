@@ -14,6 +14,7 @@
 #include "cmdbus/wire/convert.hpp"
 #include "cmdbus/wire/envelope.hpp"
 #include "cmdbus/wire/outcome.hpp"
+#include "inbox_marker.hpp"
 
 namespace cmdbus::durable::detail {
 
@@ -42,7 +43,56 @@ durable_route::durable_route(std::string name, const durable_settings& settings,
   }
 }
 
+void durable_route::check_inbox() {
+  if (workers_.empty()) {
+    return;  // this process only posts: it runs no handler of the route
+  }
+  if (!settings_.inbox) {
+    warned_no_inbox_.store(true, std::memory_order_relaxed);
+    spdlog::info(
+        "cmdbus: route '{}' ({}) runs without the inbox (inbox = false): a worker that dies between a command's "
+        "commit and its done mark leaves it to run again (at-least-once)",
+        name_, settings_.origin);
+    return;
+  }
+  const void* const store = queue_->store_identity();
+  std::string problems;
+  for (const auto& command : host_->commands_on(*this)) {
+    std::ptrdiff_t unit_of_work = -1;
+    std::ptrdiff_t inbox = -1;
+    for (std::size_t i = 0; i < command.pipeline.size(); ++i) {
+      const auto* const m = command.pipeline[i];
+      if (const auto* t = dynamic_cast<const transaction_middleware*>(m);
+          t != nullptr && t->store() == store && unit_of_work < 0) {
+        unit_of_work = static_cast<std::ptrdiff_t>(i);
+      }
+      if (const auto* x = dynamic_cast<const inbox_marker*>(m); x != nullptr && x->store() == store) {
+        inbox = static_cast<std::ptrdiff_t>(i);
+      }
+    }
+    const char* why = nullptr;
+    if (unit_of_work < 0) {
+      why = "no unit of work of the route's store";
+    } else if (inbox < 0) {
+      why = "no inbox of the route's store";
+    } else if (inbox < unit_of_work) {
+      why = "its inbox comes before the store's unit of work, outside the transaction";
+    }
+    if (why != nullptr) {
+      problems += fmt::format("\n  command '{}' ({}) has {}", command.info->wire_name, command.info->type_name, why);
+    }
+  }
+  if (!problems.empty()) {
+    throw config_error(fmt::format(
+        "cmdbus: route '{}' ({}) is durable, but its commands would run at-least-once, not exactly once:{}\n"
+        "  add the store's unit of work and then the inbox: b.use(db.unit_of_work()); "
+        "b.use(cmdbus::durable::inbox(db));\n  or, to accept at-least-once, say inbox = false in [routes.{}]",
+        name_, settings_.origin, problems, name_));
+  }
+}
+
 void durable_route::open() {
+  check_inbox();
   poller_ = std::thread([this] { poll_outcomes(); });
   listener_ = std::thread([this] { listen_for_news(); });
   if (settings_.start_workers && !workers_.empty()) {
@@ -171,7 +221,8 @@ void durable_route::work(worker& w) {
       if (batching_.load(std::memory_order_acquire) && settings_.batch > 1 && queue_->claims_in_batch()) {
         claim = queue_->begin_batch();
       }
-      rows = queue_->claim(name_, w.name, clock::now(), std::chrono::milliseconds{settings_.lease_ms}, settings_.batch);
+      rows = queue_->claim(name_, w.name, clock::now(),
+                           {std::chrono::milliseconds{settings_.lease_ms}, settings_.batch, settings_.max_lost_claims});
     } catch (const std::exception& x) {
       claim.reset();
       claim_failed = true;
@@ -215,7 +266,8 @@ std::shared_ptr<cmdbus::detail::completion_base> durable_route::take_waiter(cons
   return c;
 }
 
-void durable_route::return_waiter(const command_id& id, std::shared_ptr<cmdbus::detail::completion_base> completion,
+void durable_route::return_waiter(const command_id& id,
+                                  const std::shared_ptr<cmdbus::detail::completion_base>& completion,
                                   const message_info& info) {
   if (completion == nullptr || completion->ready()) {
     return;
@@ -546,7 +598,7 @@ durable_route::batch_result durable_route::run_batch(worker& w, const std::vecto
       completed_.fetch_add(1, std::memory_order_relaxed);
     }
     if (r.env != nullptr) {
-      host_->after_commit(*r.env, std::move(r.events));
+      host_->after_commit(*r.env, r.events);
     }
     unmarked = unmarked || r.unmarked;
   }

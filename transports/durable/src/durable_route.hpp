@@ -28,8 +28,10 @@ struct durable_settings {
   std::uint32_t lease_ms = 30000;  // a claimed command another worker may take over after this long
   std::uint32_t batch = 16;
   std::uint32_t execute_timeout_ms = 30000;
-  bool start_workers = true;  // false: this process's workers start only in bus::run_workers
-  std::string origin;         // where the route's table is ("cmdbus.toml:3"), for messages
+  std::uint32_t max_lost_claims = 10;  // a command whose worker was lost this often (killed while running it) ends dead
+  bool inbox = true;                   // false: the route runs without the inbox (at-least-once), and says so at start
+  bool start_workers = true;           // false: this process's workers start only in bus::run_workers
+  std::string origin;                  // where the route's table is ("cmdbus.toml:3"), for messages
 };
 
 class durable_route final : public route {
@@ -37,8 +39,10 @@ class durable_route final : public route {
   durable_route(std::string name, const durable_settings& settings, std::shared_ptr<queue> q, worker_host& host);
   ~durable_route() override;
 
-  /// Starts the workers (and the lease keeper) unless `start_workers = false`: they may find rows at once, so only
-  /// once the bus is complete.
+  /// Checks that each command type routed here runs with the inbox after the unit of work of the route's store
+  /// (config_error naming the command, the route and its file:line otherwise; `inbox = false` skips the check and
+  /// logs that the route is at-least-once), then starts the workers (and the lease keeper) unless
+  /// `start_workers = false`: they may find rows at once, so only once the bus is complete.
   void open() override;
   [[nodiscard]] bool shares_work_across_processes() const noexcept override { return true; }
   /// Starts the workers if they do not run yet (bus::run_workers); std::invalid_argument with `workers = 0`.
@@ -65,6 +69,9 @@ class durable_route final : public route {
                     bool requeued) noexcept override;
 
  private:
+  /// Throws config_error if a command type routed here runs without the inbox (see open()).
+  void check_inbox();
+
   struct worker {
     std::thread thread;
     std::string name;  // in the row's failed_by / lease_owner: host, process and thread
@@ -114,7 +121,7 @@ class durable_route final : public route {
   /// the waiters: the outcome poller no longer looks for it).
   std::shared_ptr<cmdbus::detail::completion_base> take_waiter(const command_id& id);
   /// Puts a taken completion back (its command waits for a retry in the table, perhaps for another process).
-  void return_waiter(const command_id& id, std::shared_ptr<cmdbus::detail::completion_base> completion,
+  void return_waiter(const command_id& id, const std::shared_ptr<cmdbus::detail::completion_base>& completion,
                      const message_info& info);
   /// For this process's callers whose commands another process runs: reads the ended rows of the waiting ids, with
   /// a growing pause (2 ms to 50 ms; back to 2 ms at each new waiter), and completes them from the recorded outcome.

@@ -3,9 +3,14 @@
 
 #include "claim.hpp"
 #include "cmdbus/durable.hpp"
+#if CMDBUS_DURABLE_WITH_POSTGRES
+#include "cmdbus/durable/postgres.hpp"
+#endif
 #include "cmdbus/middleware.hpp"
 #include "cmdbus/sqlite/connection.hpp"
+#include "cmdbus/transaction_middleware.hpp"
 #include "cmdbus/wire/envelope.hpp"
+#include "inbox_marker.hpp"
 
 namespace cmdbus::durable {
 namespace {
@@ -13,9 +18,9 @@ namespace {
 /// The same for every store: `Store::transaction_of(ctx)` gives the command's transaction, and the statements use
 /// $1, $2, ... in order, which SQLite and PostgreSQL both read.
 template <class Store>
-class inbox_middleware final : public middleware {
+class inbox_middleware final : public detail::inbox_marker {
  public:
-  explicit inbox_middleware(Store& store) noexcept : store_(&store) {}
+  explicit inbox_middleware(Store& store) : detail::inbox_marker(identity(store)), store_(&store) {}
 
   void invoke(invocation& call, next_step next) override {
     detail::active_claim* claim = detail::current_claim;
@@ -54,6 +59,11 @@ class inbox_middleware final : public middleware {
   }
 
  private:
+  static const void* identity(Store& store) {
+    const auto uow = store.unit_of_work();
+    return dynamic_cast<const transaction_middleware&>(*uow).store();
+  }
+
   static claim_lost_error lost(const context& ctx, detail::active_claim& claim) {
     claim.lost = true;
     return claim_lost_error(

@@ -41,6 +41,8 @@ struct postgres_dialect {
   static constexpr std::string_view has_column =
       "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() "
       "AND table_name = 'cmdbus_queue' AND column_name = $1";
+  static constexpr std::string_view now_us = "((extract(epoch FROM clock_timestamp()) * 1000000)::bigint)";
+  static constexpr std::string_view set_default = "ALTER TABLE cmdbus_queue ALTER COLUMN {} SET DEFAULT {}";
   /// News for the listeners of every process on the database (LISTEN cmdbus_queue), delivered at COMMIT.
   static constexpr std::string_view notify = "SELECT pg_notify('cmdbus_queue', $1)";
   static std::unique_ptr<news> listen(store& s) { return std::make_unique<pg_news>(s.settings().conninfo); }

@@ -25,6 +25,16 @@ struct claimed {
   bool awaited = false;  // its caller waits for the outcome (execute, send), perhaps in another process
 };
 
+/// The error type of a command that ended dead because its workers kept being lost while they ran it.
+inline constexpr std::string_view worker_lost_type = "cmdbus::worker_lost";
+
+/// What one claim may take.
+struct claim_limits {
+  std::chrono::milliseconds lease{30000};  ///< how long the claimed rows are the claimer's without a renewal
+  std::size_t batch = 1;                   ///< at most this many rows
+  std::uint32_t max_lost = 10;  ///< a row whose lease expired this many times (its worker lost each time) ends dead
+};
+
 /// A new row: the command as the wire envelope says, ready to run at `created_at`.
 struct new_row {
   command_id id;
@@ -79,14 +89,15 @@ class queue {
 
   /// Inserts the row. Inside a unit of work of the queue's store (`ctx` or an enclosing command runs in one), through
   /// that transaction: the row exists only if it commits (the outbox). Otherwise in a transaction of its own,
-  /// committed on return. A requeued dead letter (same id) becomes pending again, keeping its history.
+  /// committed on return. An id the table holds already changes nothing: that row stays as it is, whatever its state.
   virtual void insert(const new_row& row, const context* ctx) = 0;
-  /// Claims up to `batch` rows of `route` that may run now (pending and due, or running with an expired lease), at most
-  /// one per partition key and never one whose key has an earlier row pending or running, in order. Inside a batch
-  /// of this thread (begin_batch), through it: the claim commits with the commands the batch runs, or not at all.
-  /// Otherwise it commits on return.
+  /// Claims up to `limits.batch` rows of `route` that may run now (pending and due, or running with an expired lease:
+  /// that lost claim gives its attempt back, and the row's max_lost-th ends it dead), at most one per partition key
+  /// and never one whose key has an earlier row pending or running, in order. Inside a batch of this thread
+  /// (begin_batch), through it: the claim commits with the commands the batch runs, or not at all. Otherwise it
+  /// commits on return.
   virtual std::vector<claimed> claim(std::string_view route, std::string_view worker, clock::time_point now,
-                                     std::chrono::milliseconds lease, std::size_t batch) = 0;
+                                     const claim_limits& limits) = 0;
   /// Extends to `until` the lease of the rows `seqs` that `worker` still holds (running). Commits.
   virtual void renew(const std::vector<std::int64_t>& seqs, std::string_view worker, clock::time_point until) = 0;
   /// Sets the state of the command `id` (and its last error, when not empty), unless another worker than `worker`
@@ -120,6 +131,8 @@ class queue {
   /// A listener for news of the table's routes (connects now; throws if it cannot), or null where the database
   /// sends none (SQLite: the workers poll every poll_ms).
   [[nodiscard]] virtual std::unique_ptr<news> listen() = 0;
+  /// The store's identity, as its unit of work's transaction_middleware::store() says.
+  [[nodiscard]] virtual const void* store_identity() const noexcept = 0;
   /// Several commands' runs in one transaction of the store (each joins it under a savepoint; the row writes above
   /// made by this thread meanwhile go through it too). Throws like a command's transaction would.
   [[nodiscard]] virtual std::unique_ptr<transaction_middleware::batch> begin_batch() = 0;

@@ -14,7 +14,9 @@
 //     static constexpr std::string_view seq_column;   // the claim order: an integer key the database assigns
 //     static constexpr std::string_view next_seq;     // "seq = <a seq after every row's>" in an UPDATE
 //     static constexpr std::string_view notify;       // a statement sending news $1 to listeners; "" for none
-//     static std::string insert_and_announce(std::string_view insert);  // the post's INSERT, sending news too
+//     static constexpr std::string_view now_us;       // the time now in microseconds since 1970, as a column default
+//     static constexpr std::string_view set_default;  // "ALTER TABLE ... SET DEFAULT" for column {} and value {}, or
+//     "" static std::string insert_and_announce(std::string_view insert);  // the post's INSERT, sending news too
 //     static std::unique_ptr<news> listen(store&);    // a listener for that news, or null
 //     static constexpr std::string_view batch_setup;  // run first in a batch's transaction ("" for nothing)
 //     static bool claims_in_batch(const store&);      // may a claim run in a batch's transaction?
@@ -58,33 +60,42 @@ class sql_queue final : public queue {
             {"outcome", "TEXT"},
             {"error_code", "TEXT"},
             {"error_type", "TEXT"},
-            {"requeues", "INTEGER NOT NULL DEFAULT 0"}}) {
+            {"requeues", "INTEGER NOT NULL DEFAULT 0"},
+            {"lost_claims", "INTEGER NOT NULL DEFAULT 0"}}) {
         if (c.template query_one<std::int64_t>(Dialect::has_column, column).value_or(0) == 0) {
           c.exec_script(fmt::format("ALTER TABLE cmdbus_queue ADD COLUMN {} {}", column, type));
         }
       }
+      // An older table's times had no default (SQLite cannot add one to a column: there, new tables only).
+      if constexpr (!Dialect::set_default.empty()) {
+        for (const std::string_view column : {"available_at", "created_at", "updated_at"}) {
+          c.exec_script(fmt::format(fmt::runtime(Dialect::set_default), column, Dialect::now_us));
+        }
+        c.exec_script(fmt::format(fmt::runtime(Dialect::set_default), "state", "'pending'"));
+      }
     });
   }
 
-  /// The table and its indexes (docs/durable.md). The envelope is JSON text, as written. No index holds `state`
+  /// The table and its indexes (docs/durable.md). The envelope is JSON text, as written. A row inserted by hand needs
+  /// only id, route, command and envelope: the state starts pending, the times at now. No index holds `state`
   /// next to the key: a claim and a done mark then move an entry in every key's part of such an index, pages all
   /// over it (68 pages written for a claim of 32 rows of 32 keys, against a handful now); an older table's
   /// cmdbus_queue_key (route, partition_key, state, seq) goes.
   [[nodiscard]] static std::string schema() {
     return fmt::format(R"sql(
 CREATE TABLE IF NOT EXISTS cmdbus_queue (
-  seq              {},
+  seq              {0},
   id               TEXT NOT NULL UNIQUE,
   route            TEXT NOT NULL,
   command          TEXT NOT NULL,
   partition_key    TEXT,
-  state            TEXT NOT NULL,
+  state            TEXT NOT NULL DEFAULT 'pending',
   attempts         INTEGER NOT NULL DEFAULT 0,
-  available_at     BIGINT NOT NULL,
+  available_at     BIGINT NOT NULL DEFAULT {1},
   lease_owner      TEXT,
   lease_until      BIGINT,
-  created_at       BIGINT NOT NULL,
-  updated_at       BIGINT NOT NULL,
+  created_at       BIGINT NOT NULL DEFAULT {1},
+  updated_at       BIGINT NOT NULL DEFAULT {1},
   envelope         TEXT NOT NULL,
   error_code       TEXT,
   error_type       TEXT,
@@ -94,14 +105,15 @@ CREATE TABLE IF NOT EXISTS cmdbus_queue (
   failed_by        TEXT,
   awaited          INTEGER NOT NULL DEFAULT 0,
   outcome          TEXT,
-  requeues         INTEGER NOT NULL DEFAULT 0
+  requeues         INTEGER NOT NULL DEFAULT 0,
+  lost_claims      INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS cmdbus_queue_claim ON cmdbus_queue (route, state, seq);
 CREATE INDEX IF NOT EXISTS cmdbus_queue_order ON cmdbus_queue (route, partition_key, seq)
   WHERE partition_key IS NOT NULL;
 DROP INDEX IF EXISTS cmdbus_queue_key;
 )sql",
-                       Dialect::seq_column);
+                       Dialect::seq_column, Dialect::now_us);
   }
 
   void insert(const new_row& r, const context* ctx) override {
@@ -111,10 +123,7 @@ DROP INDEX IF EXISTS cmdbus_queue_key;
     static const std::string sql = Dialect::insert_and_announce(
         "INSERT INTO cmdbus_queue (id, route, command, partition_key, state, attempts, available_at, created_at, "
         "updated_at, envelope, awaited) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5, $6, $7) "
-        "ON CONFLICT (id) DO UPDATE SET route = excluded.route, state = 'pending', attempts = 0, "
-        "available_at = excluded.available_at, updated_at = excluded.updated_at, envelope = excluded.envelope, "
-        "lease_owner = NULL, lease_until = NULL, awaited = excluded.awaited, outcome = NULL, " +
-        std::string{Dialect::next_seq});  // posted again: to the back of its key's line, as a requeue
+        "ON CONFLICT (id) DO NOTHING");  // an id the table holds already: that row stays as it is
     const auto put = [&](connection& c) {
       c.execute(sql, r.id.to_string(), r.route, r.command, *r.partition_key, at, r.envelope, r.awaited ? 1 : 0);
     };
@@ -126,17 +135,32 @@ DROP INDEX IF EXISTS cmdbus_queue_key;
   }
 
   std::vector<claimed> claim(std::string_view route, std::string_view worker, clock::time_point now,
-                             std::chrono::milliseconds lease, std::size_t batch) override {
+                             const claim_limits& limits) override {
     std::vector<claimed> out;
     const auto now_us = wire::micros(now);
-    const auto until_us = wire::micros(now + lease);
+    const auto until_us = wire::micros(now + limits.lease);
     write([&](connection& c) {
       // A command whose worker died (its lease expired) is pending again, ahead of the later commands of its key.
-      c.execute(fmt::format("UPDATE cmdbus_queue SET state = 'pending', lease_owner = NULL, lease_until = NULL, "
-                            "updated_at = $1 WHERE seq IN (SELECT seq FROM cmdbus_queue WHERE route = $2 AND "
-                            "state = 'running' AND lease_until < $1{})",
-                            Dialect::skip_locked),
-                now_us, route);
+      // That claim was not an attempt that failed: it gives its attempt back and counts as a lost claim instead; a
+      // command that has lost max_lost claims (one that kills its worker, say) ends dead.
+      static const std::string reclaim = fmt::format(
+          "UPDATE cmdbus_queue SET attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, "
+          "lost_claims = lost_claims + 1, lease_owner = NULL, lease_until = NULL, updated_at = $1, "
+          "state = CASE WHEN {0} THEN 'dead' ELSE 'pending' END, "
+          "error_code = CASE WHEN {0} THEN 'fatal' ELSE error_code END, "
+          "error_type = CASE WHEN {0} THEN '{1}' ELSE error_type END, "
+          "error_message = CASE WHEN {0} THEN $3 ELSE error_message END, "
+          "first_failure_at = CASE WHEN {0} THEN coalesce(first_failure_at, $1) ELSE first_failure_at END, "
+          "last_failure_at = CASE WHEN {0} THEN $1 ELSE last_failure_at END, "
+          "failed_by = CASE WHEN {0} THEN lease_owner ELSE failed_by END "
+          "WHERE seq IN (SELECT seq FROM cmdbus_queue WHERE route = $4 AND state = 'running' AND lease_until < $1{2})",
+          "lost_claims + 1 >= $2", worker_lost_type, Dialect::skip_locked);
+      c.execute(reclaim, now_us, static_cast<std::int64_t>(limits.max_lost),
+                fmt::format("cmdbus: the worker running this command was lost (killed, or stopped without settling "
+                            "it) {} times (max_lost_claims = {}): a command that keeps killing its worker ends "
+                            "here; its last worker is in failed_by",
+                            limits.max_lost, limits.max_lost),
+                route);
       // Claimable: pending and due, and no earlier command of its key pending or running (per-key order across every
       // worker of every process; a row another claimer is taking right now still looks pending here, so its key's
       // later rows wait too). A key's live rows are always the last of its rows: one starts only after every earlier
@@ -158,7 +182,7 @@ DROP INDEX IF EXISTS cmdbus_queue_key;
             out.push_back({r.template get<std::int64_t>(0), r.template get<std::string>(1),
                            r.template get<std::uint32_t>(2), r.template get<std::int64_t>(3) != 0});
           },
-          worker, until_us, now_us, route, static_cast<std::int64_t>(batch));
+          worker, until_us, now_us, route, static_cast<std::int64_t>(limits.batch));
     });
     std::sort(out.begin(), out.end(), [](const claimed& a, const claimed& b) { return a.seq < b.seq; });
     return out;
@@ -287,10 +311,11 @@ DROP INDEX IF EXISTS cmdbus_queue_key;
     bool found = false;
     store_->with_connection([&](connection& c) {
       c.query(
-          fmt::format("UPDATE cmdbus_queue SET {}, state = 'pending', attempts = 0, available_at = $1, "
-                      "updated_at = $1, lease_owner = NULL, lease_until = NULL, awaited = 0, outcome = NULL, "
-                      "requeues = requeues + 1 WHERE route = $2 AND id = $3 AND state = 'dead' RETURNING seq",
-                      Dialect::next_seq),
+          fmt::format(
+              "UPDATE cmdbus_queue SET {}, state = 'pending', attempts = 0, available_at = $1, "
+              "updated_at = $1, lease_owner = NULL, lease_until = NULL, awaited = 0, outcome = NULL, "
+              "lost_claims = 0, requeues = requeues + 1 WHERE route = $2 AND id = $3 AND state = 'dead' RETURNING seq",
+              Dialect::next_seq),
           [&](const row&) { found = true; }, wire::micros(now), route, id.to_string());
     });
     return found;
@@ -312,6 +337,8 @@ DROP INDEX IF EXISTS cmdbus_queue_key;
       announce(c, "outcome:", route);  // after the outcome's commit: a caller that hears it finds it
     });
   }
+
+  [[nodiscard]] const void* store_identity() const noexcept override { return unit_of_work_->store(); }
 
   [[nodiscard]] std::unique_ptr<news> listen() override { return Dialect::listen(*store_); }
 

@@ -24,7 +24,9 @@ struct sqlite_dialect {
   static constexpr std::string_view ids_in = "id IN (SELECT value FROM json_each($1))";
   static constexpr std::string_view has_column =
       "SELECT count(*) FROM pragma_table_info('cmdbus_queue') WHERE name = $1";
-  static constexpr std::string_view notify = "";  // no news between processes: idle workers poll every poll_ms
+  static constexpr std::string_view now_us = "(CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER))";
+  static constexpr std::string_view set_default = "";  // SQLite alters no column's default
+  static constexpr std::string_view notify = "";       // no news between processes: idle workers poll every poll_ms
   static std::unique_ptr<news> listen(store&) { return nullptr; }
   static std::string insert_and_announce(std::string_view insert) { return std::string(insert); }
   static constexpr std::string_view batch_setup = "";  // one writer: a batch holds no row locks others wait for

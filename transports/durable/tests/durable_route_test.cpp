@@ -19,38 +19,18 @@
 #include "cmdbus/sqlite/store.hpp"
 #include "cmdbus/wire/envelope.hpp"
 #include "cmdbus/wire/json_codec.hpp"
+#include "durable_fixtures.hpp"
 #include "test_commands.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using durable_test::Deposit;
-
-/// A database file of its own, removed afterwards.
-struct temp_db {
-  std::filesystem::path dir;
-  temp_db() {
-    dir = std::filesystem::temp_directory_path() / ("cmdbus-durable-" + cmdbus::command_id::generate().to_string());
-    std::filesystem::create_directories(dir);
-  }
-  ~temp_db() {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir, ignored);
-  }
-  [[nodiscard]] std::string path() const { return (dir / "app.db").string(); }
-};
-
-/// A store on a database file of its own, with the durable route's table.
-struct migrated_store {
-  temp_db tmp;
-  cmdbus::sqlite::store db{{.path = tmp.path()}};
-  migrated_store() { cmdbus::durable::migrate(db); }
-};
-
-std::string durable_config(int workers, const std::string& extra = "") {
-  return "[routes.transfers]\nkind = \"durable\"\nworkers = " + std::to_string(workers) + "\npoll_ms = 20\n" + extra +
-         "[commands]\n\"bank.deposit\" = \"transfers\"\n";
-}
+using durable_test::durable_config;
+using durable_test::eventually;
+using durable_test::migrated_store;
+using durable_test::row_state;
+using durable_test::temp_db;
 
 /// Deposits per account, in the order the handler ran them; and whether two of one account ever ran at once.
 struct ledger {
@@ -89,25 +69,6 @@ cmdbus::bus_builder builder(cmdbus::sqlite::store& db, ledger& l, int workers, c
   });
   b.config_text(durable_config(workers, extra), "app.toml");
   return b;
-}
-
-std::string row_state(cmdbus::sqlite::store& db, const cmdbus::command_id& id) {
-  std::string state;
-  db.with_connection([&](cmdbus::sqlite::connection& c) {
-    state = c.query_one<std::string>("SELECT state FROM cmdbus_queue WHERE id = ?", id.to_string()).value_or("none");
-  });
-  return state;
-}
-
-bool eventually(const std::function<bool()>& done) {
-  const auto until = std::chrono::steady_clock::now() + 20s;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= until) {
-      return false;
-    }
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
 }
 
 TEST(DurableRoute, APostedCommandIsACommittedRowAndAWorkerRunsIt) {
@@ -332,7 +293,8 @@ cmdbus::bus_builder opening_accounts(cmdbus::sqlite::store& db, ledger& l, const
     }
   });
   b.config_text("[routes.deposits]\nkind = \"" + kind + "\"\nworkers = 1\n" +
-                    (kind == "durable" ? "poll_ms = 20\n" : "") + "[commands]\n\"bank.deposit\" = \"deposits\"\n",
+                    (kind == "durable" ? "poll_ms = 20\ninbox = false\n" : "") +
+                    "[commands]\n\"bank.deposit\" = \"deposits\"\n",
                 "app.toml");
   return b;
 }
@@ -408,7 +370,7 @@ TEST(DurableRoute, WithTheInboxTheEffectAndTheDoneMarkCommitTogetherOrNotAtAll) 
     cmdbus::sqlite::connection_of(ctx).execute("INSERT INTO ledger (account) VALUES (?)", d.account);
     return d.amount;
   });
-  b.config_text(durable_config(1), "app.toml");
+  b.config_text(durable_config(1, "", true), "app.toml");
   cmdbus::bus bus{std::move(b)};
   const auto lara = bus.post(Deposit{"lara", 1, 1});
   const auto mia = bus.post(Deposit{"mia", 1, 1});
@@ -631,7 +593,7 @@ TEST(DurableRoute, AResultWithoutACodecDoesNotComeBackFromAnotherBusButTheComman
       ++runs;
       return std::vector<int>{1, 2, 3};
     });
-    b.config_text("[routes.transfers]\nkind = \"durable\"\nworkers = 1\npoll_ms = 20\n" + extra +
+    b.config_text("[routes.transfers]\nkind = \"durable\"\nworkers = 1\npoll_ms = 20\ninbox = false\n" + extra +
                       "[commands]\n\"bank.tally\" = \"transfers\"\n",
                   "app.toml");
     return b;
@@ -777,7 +739,7 @@ TEST(DurableRoute, WithTheInboxClaimedCommandsShareATransactionAndAFailureUndoes
       std::lock_guard lock(heard_mutex);
       ++heard[e.account];
     });
-    b.config_text(durable_config(1, extra), "app.toml");
+    b.config_text(durable_config(1, extra, true), "app.toml");
     return b;
   };
   constexpr int n = 60;

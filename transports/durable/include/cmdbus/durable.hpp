@@ -10,15 +10,20 @@
 //
 // Keys of a [routes.NAME] table with kind = "durable": store (the name given to kind(); default "main"), workers
 // (threads of this process that run its commands, 0 for a process that only posts), poll_ms (how often an idle
-// worker looks for commands posted by other processes), lease_ms, batch (commands claimed at once) and
-// execute_timeout_ms. Every command type routed to it must be encodable (cmdbus/wire/json_codec.hpp).
+// worker looks for commands posted by other processes), lease_ms, batch (commands claimed at once),
+// execute_timeout_ms, max_lost_claims (a command whose worker was lost this many times while running it, killed
+// say, ends dead: default 10; these lost claims do not use up its retry policy's attempts) and inbox (default true,
+// below). Every command type routed to it must be encodable (cmdbus/wire/json_codec.hpp).
 //
-// For exactly-once effects, add the inbox right after the store's unit of work: a command a durable worker runs is
-// then marked succeeded in the same transaction as its handler's effects (both commit, or neither), and a run whose
-// row another worker took over is rolled back instead of applied twice.
+// Each command type routed to a durable route runs with the inbox right after the store's unit of work: it is then
+// marked succeeded in the same transaction as its handler's effects (both commit, or neither), and a run whose row
+// another worker took over is rolled back instead of applied twice (exactly-once effects). A bus whose workers would
+// run one without it does not start (config_error), unless the route says `inbox = false` (at-least-once).
 //
 //   b.use(db.unit_of_work());
 //   b.use(cmdbus::durable::inbox(db));
+//
+// PostgreSQL: cmdbus/durable/postgres.hpp.
 //
 // Contains: `durable::kind()`, `durable::migrate()`, `durable::inbox()`, `durable::claim_lost_error`.
 #pragma once
@@ -30,9 +35,6 @@
 #include "cmdbus/middleware.hpp"
 #include "cmdbus/route_kind.hpp"
 #include "cmdbus/sqlite/store.hpp"
-#if CMDBUS_DURABLE_WITH_POSTGRES
-#include "cmdbus/postgres/store.hpp"
-#endif
 
 namespace cmdbus::durable {
 
@@ -51,13 +53,5 @@ class claim_lost_error : public rejected_error {
 
 /// Creates the durable route's table and indexes in `store` if they are missing; safe to run at every start.
 void migrate(sqlite::store& store);
-
-#if CMDBUS_DURABLE_WITH_POSTGRES
-/// The same on PostgreSQL (built when cmdbus::postgres is): workers of every process share the table, claiming with
-/// FOR UPDATE SKIP LOCKED.
-[[nodiscard]] std::shared_ptr<route_kind> kind(postgres::store& store, std::string store_name = "main");
-[[nodiscard]] std::shared_ptr<middleware> inbox(postgres::store& store);
-void migrate(postgres::store& store);
-#endif
 
 }  // namespace cmdbus::durable
