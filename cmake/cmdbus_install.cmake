@@ -16,7 +16,9 @@ install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/cmdbus"
 # The include directory comes from cmdbus_core's own $<INSTALL_INTERFACE:...>; cmdbus_project_options is linked
 # through $<BUILD_INTERFACE:...> and is therefore not part of the export.
 # The stores are separate targets in the same package: cmdbus::sqlite, cmdbus::postgres, when built.
-set(_cmdbus_installed_targets cmdbus_core cmdbus)
+set(_cmdbus_installed_targets cmdbus_core cmdbus_logging cmdbus)
+install(DIRECTORY "${PROJECT_SOURCE_DIR}/logging/include/cmdbus" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
+        COMPONENT cmdbus_development FILES_MATCHING PATTERN "*.hpp")
 if(TARGET cmdbus_local)
   list(APPEND _cmdbus_installed_targets cmdbus_local)
   install(DIRECTORY "${PROJECT_SOURCE_DIR}/transports/local/include/cmdbus" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"

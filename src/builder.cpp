@@ -113,7 +113,7 @@ void bus_builder::add_code_route(const message_info& info, std::string route_nam
   state_->message_for(info).code_route = std::make_pair(std::move(route_name), std::move(at));
 }
 
-bus_builder& bus_builder::config_file(std::filesystem::path path) {
+bus_builder& bus_builder::config_file(std::string path) {
   state_->config_path = std::move(path);
   state_->config_text.reset();  // the last of config_file() / config_text() wins
   return *this;

@@ -6,12 +6,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
-#include <stop_token>
 #include <thread>
 #include <utility>
 
@@ -230,7 +227,7 @@ stop_report bus::stop(clock::time_point give_up_at) {
   return stop_routes(all_routes(state_->routes), give_up_at);
 }
 
-stop_report bus::run_workers(const std::vector<std::string>& routes, std::stop_token stop_requested) {
+stop_report bus::run_workers_while(const std::vector<std::string>& routes, const std::function<void()>& wait) {
   std::vector<route*> chosen;
   for (const auto& name : routes) {
     const auto it =
@@ -264,11 +261,12 @@ stop_report bus::run_workers(const std::vector<std::string>& routes, std::stop_t
   for (route* r : chosen) {
     r->start_workers();
   }
-  std::mutex m;
-  std::condition_variable_any until;
-  std::unique_lock lock(m);
-  until.wait(lock, std::move(stop_requested), [] { return false; });
-  lock.unlock();
+  try {
+    wait();
+  } catch (...) {
+    (void)stop_routes(chosen, std::nullopt);
+    throw;
+  }
   return stop_routes(chosen, std::nullopt);
 }
 

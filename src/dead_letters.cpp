@@ -70,6 +70,15 @@ std::shared_ptr<dead_letter_store> make_memory_dead_letter_store() {
   return std::make_shared<memory_store>();
 }
 
+struct dead_letter_queue::lock {
+  std::mutex m;
+};
+
+dead_letter_queue::dead_letter_queue(cmdbus::bus& owner, std::shared_ptr<dead_letter_store> store)
+    : bus_(&owner), store_(std::move(store)), lock_(std::make_unique<lock>()) {}
+
+dead_letter_queue::~dead_letter_queue() = default;
+
 std::vector<dead_letter> dead_letter_queue::list() const {
   auto out = store_->list();
   for (const auto& [route, kept] : kept_) {
@@ -116,7 +125,7 @@ bool dead_letter_queue::requeue(const command_id& id) {
   }
   std::optional<dead_letter_store::entry> e;
   {
-    std::lock_guard lock(mutex_);
+    std::lock_guard guard(lock_->m);
     e = store_->take(id);
   }
   if (!e) {
@@ -124,14 +133,14 @@ bool dead_letter_queue::requeue(const command_id& id) {
   }
   if (e->envelope == nullptr) {
     const std::string text = fmt::format("cmdbus: dead letter {} holds no command to send again", id.to_string());
-    std::lock_guard lock(mutex_);
+    std::lock_guard guard(lock_->m);
     store_->put(std::move(*e));
     throw rejected_error(text);
   }
   try {
     bus_->requeue(e->envelope);  // moved out only once the route has accepted it
   } catch (...) {
-    std::lock_guard lock(mutex_);
+    std::lock_guard guard(lock_->m);
     store_->put(std::move(*e));  // not accepted: it stays a dead letter
     throw;
   }
@@ -144,7 +153,7 @@ bool dead_letter_queue::discard(const command_id& id) {
       return true;
     }
   }
-  std::lock_guard lock(mutex_);
+  std::lock_guard guard(lock_->m);
   return store_->take(id).has_value();
 }
 
@@ -154,7 +163,7 @@ void dead_letter_queue::add(dead_letter_store::entry e, const std::function<void
     then();
     return;
   }
-  std::lock_guard lock(mutex_);
+  std::lock_guard guard(lock_->m);
   store_->put(std::move(e));
   then();
 }

@@ -15,7 +15,6 @@
 // Contains: `bus_builder`.
 #pragma once
 
-#include <filesystem>
 #include <memory>
 #include <optional>
 #include <source_location>
@@ -188,7 +187,12 @@ class bus_builder {
   }
 
   /// The TOML routing file. Without this, $CMDBUS_CONFIG names it; without either, every command is sync.
-  bus_builder& config_file(std::filesystem::path path);
+  bus_builder& config_file(std::string path);
+  /// The same from a std::filesystem::path, or anything else whose string() names the file (this header does not
+  /// include <filesystem>: the caller who has a path has it).
+  template <class Path>
+  requires requires(const Path& p) { std::string(p.string()); }
+  bus_builder& config_file(const Path& path) { return config_file(std::string(path.string())); }
   /// Routing configuration as TOML text; `origin` names it in error messages.
   bus_builder& config_text(std::string toml, std::string origin = "<config text>");
 

@@ -18,10 +18,10 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
-#include <stop_token>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -69,6 +69,10 @@ class context_scope {
  private:
   context* previous_;
 };
+/// Blocks until `token` is stopped. Defined in the library for std::stop_token (src/run_workers.cpp).
+template <class StopToken>
+void wait_for_stop(const StopToken& token);
+
 }  // namespace detail
 
 /// Where a command type runs, and what decided it.
@@ -179,7 +183,15 @@ class bus {
   /// the store for the other workers. An unknown route name, or a route whose kind runs its workers in every process
   /// that builds the bus (`local`, `sync`), is std::invalid_argument naming it, before any worker starts. Returns what
   /// the stop of these routes reports. Call it from a thread of your own (not from a worker).
-  stop_report run_workers(const std::vector<std::string>& routes, std::stop_token stop_requested);
+  /// `stop_requested` is a std::stop_token (of a std::jthread, a std::stop_source or cmdbus::stop_signals); this header
+  /// does not include <stop_token>: the caller who has a token has it.
+  template <class StopToken>
+  stop_report run_workers(const std::vector<std::string>& routes, const StopToken& stop_requested) {
+    return run_workers_while(routes, [&stop_requested] { detail::wait_for_stop(stop_requested); });
+  }
+  /// run_workers with the wait made explicit: starts the routes' workers, calls `wait` on this thread, and stops them
+  /// once it returns (or throws).
+  stop_report run_workers_while(const std::vector<std::string>& routes, const std::function<void()>& wait);
   /// Commands on asynchronous routes that failed with nobody waiting (each was logged and made a dead letter).
   [[nodiscard]] std::uint64_t unobserved_failures() const noexcept;
   /// Where a command sent to an asynchronous route is; nullopt for one never tracked (sync) or long forgotten.

@@ -23,7 +23,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -108,8 +107,10 @@ class bus;
 /// The operator's view of a bus's dead letters: those of its dead_letter_store, then those its routes keep.
 class dead_letter_queue {
  public:
-  dead_letter_queue(cmdbus::bus& owner, std::shared_ptr<dead_letter_store> store) noexcept
-      : bus_(&owner), store_(std::move(store)) {}
+  dead_letter_queue(cmdbus::bus& owner, std::shared_ptr<dead_letter_store> store);
+  dead_letter_queue(const dead_letter_queue&) = delete;
+  dead_letter_queue& operator=(const dead_letter_queue&) = delete;
+  ~dead_letter_queue();
 
   /// The store's, oldest first, then each route's, oldest first.
   [[nodiscard]] std::vector<dead_letter> list() const;
@@ -135,7 +136,8 @@ class dead_letter_queue {
   cmdbus::bus* bus_;
   std::shared_ptr<dead_letter_store> store_;
   std::vector<std::pair<std::string, route_dead_letters*>> kept_;  // set before the bus runs commands, then read only
-  std::mutex mutex_;  // orders add() against the taking of a letter (requeue, discard)
+  struct lock;                                                     // a mutex, in src/ (this header names no <mutex>)
+  std::unique_ptr<lock> lock_;  // orders add() against the taking of a letter (requeue, discard)
 };
 
 }  // namespace cmdbus
